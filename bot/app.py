@@ -1,0 +1,51 @@
+"""The Flask app factory."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+
+from bot import webhook
+from bot.config import Config
+from bot.services import build_services
+from handlers.clock import Clock, SystemClock
+
+
+def create_app(cfg: Config, *, clock: Clock | None = None, migrate: bool = True, background: bool = False,
+               base_url: str | None = None) -> Flask:
+    """background=True starts the scheduler (outbox worker) in this process."""
+    _quiet_http_logs()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = cfg.server.max_body_bytes
+    services = build_services(cfg, clock or SystemClock(), migrate=migrate, base_url=base_url)
+    app.extensions["jiesu"] = services
+
+    app.register_blueprint(webhook.bp)
+    if cfg.local_mode:       # the fake platform and the simulator exist only in local mode
+        from bot import fake_platform, simulator
+        app.register_blueprint(fake_platform.bp)
+        app.register_blueprint(simulator.bp)
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(ok=True)
+
+    @app.errorhandler(413)
+    def _too_large(_e):
+        return "request body too large", 413
+
+    @app.errorhandler(500)
+    def _internal(_e):
+        return "internal error", 500
+
+    if background:
+        from bot.scheduler import Scheduler
+        services.scheduler = Scheduler(services)
+        services.scheduler.start()
+    return app
+
+
+def _quiet_http_logs() -> None:
+    # urllib3 logs full URLs at DEBUG, and robot URLs carry their key: keep those out of the logs.
+    for name in ("urllib3", "requests", "wechatpy", "apscheduler"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,202 @@
+"""config.yaml: schema, loading, environment overrides and one-line errors for operators.
+
+Secrets may come from the environment (ENV_OVERRIDES) so they never have to sit in a file.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# environment variable -> dotted config field
+ENV_OVERRIDES = {
+    "DATABASE_URL": "database.url",
+    "JIESU_MODE": "mode",
+    "JIESU_WECHAT_TOKEN": "wechat.token",
+    "JIESU_WECHAT_AES_KEY": "wechat.encoding_aes_key",
+    "JIESU_WECHAT_APP_ID": "wechat.app_id",
+    "JIESU_WECHAT_APP_SECRET": "wechat.app_secret",
+    "JIESU_WECOM_CORP_ID": "wecom.corp_id",
+    "JIESU_WECOM_APP_SECRET": "wecom.app_secret",
+    "JIESU_PUBLIC_URL": "server.public_url",
+}
+
+LOCAL_PREFIX = "local"   # every credential in local mode starts with this (wxlocal…, wwlocal…, local-…)
+
+
+class ConfigError(Exception):
+    """One line for the operator: which field is wrong and how to fix it."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Leader(_Model):
+    name: str = Field(min_length=1)
+    wecom_userid: str = Field(min_length=1)
+
+
+class GridConfig(_Model):
+    name: str = Field(min_length=1)
+    buildings: str = ""            # "1-12" or "1-6,9,A3"
+    places: list[str] = []         # named places without numbers: 东门, B区
+    leader: Leader
+    robot_key: str = Field(min_length=1)
+
+    @field_validator("buildings")
+    @classmethod
+    def _buildings(cls, v: str) -> str:
+        for part in filter(None, (p.strip() for p in re.split(r"[,，、]", v))):
+            if not re.fullmatch(r"\d+\s*-\s*\d+|[0-9A-Za-z]+", part.removesuffix("号楼")):
+                raise ValueError(f"'{part}' is not a building or range like 1-12")
+        return v
+
+
+class WeChatConfig(_Model):
+    token: str = Field(min_length=3, max_length=32)
+    encoding_aes_key: str = Field(min_length=43, max_length=43)
+    app_id: str = Field(min_length=1)
+    app_secret: str = Field(min_length=1)
+    message_mode: Literal["plain", "compat", "safe"] = "safe"
+    max_clock_skew_seconds: int = Field(default=300, ge=1)
+    api_base_url: str | None = None   # default: the real platform (or the fake one in local mode)
+
+
+class WeComConfig(_Model):
+    corp_id: str = Field(min_length=1)
+    app_secret: str = Field(min_length=1)
+    agent_id: int
+    api_base_url: str | None = None
+
+
+class ServerConfig(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=2, ge=1)
+    threads: int = Field(default=8, ge=1)
+    public_url: str = ""           # where WeChat (or the simulator) reaches the bot
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+
+class DatabaseConfig(_Model):
+    url: str = "sqlite:///data/jiesu.sqlite3"
+
+
+class OutboxConfig(_Model):
+    poll_seconds: float = Field(default=1.0, gt=0)
+    backoff_seconds: float = Field(default=5.0, gt=0)
+    max_backoff_seconds: float = Field(default=600.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    http_timeout_seconds: float = Field(default=5.0, gt=0)
+
+
+class LocalConfig(_Model):
+    fake_store: str = "data/fake_wechat.sqlite3"
+
+
+class CommunityConfig(_Model):
+    name: str = "社区"
+    timezone: str = "Asia/Shanghai"
+    hotline: str = ""
+
+
+class Config(_Model):
+    mode: Literal["local", "production"] = "local"
+    community: CommunityConfig = CommunityConfig()
+    server: ServerConfig = ServerConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    wechat: WeChatConfig
+    wecom: WeComConfig
+    grids: list[GridConfig] = Field(min_length=1)
+    default_grid: str
+    outbox: OutboxConfig = OutboxConfig()
+    local: LocalConfig = LocalConfig()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "Config":
+        names = [g.name for g in self.grids]
+        if len(set(names)) != len(names):
+            raise ValueError("grids: two grids share a name")
+        if self.default_grid not in names:
+            raise ValueError(f"default_grid: '{self.default_grid}' is not one of the grids {names}")
+        if self.mode == "local":
+            for field, value in self.credentials():
+                if not value.startswith(LOCAL_PREFIX) and not value.startswith(("wx" + LOCAL_PREFIX, "ww" + LOCAL_PREFIX)):
+                    raise ValueError(f"{field}: mode is local but this looks like a real credential; "
+                                     f"use a value starting with '{LOCAL_PREFIX}' or set mode: production")
+        else:
+            for field, value in self.credentials():
+                if LOCAL_PREFIX in value[:8]:
+                    raise ValueError(f"{field}: mode is production but this is a local-mode placeholder; "
+                                     f"set the real value (or its environment variable)")
+        return self
+
+    def credentials(self) -> list[tuple[str, str]]:
+        out = [("wechat.app_id", self.wechat.app_id), ("wechat.app_secret", self.wechat.app_secret),
+               ("wecom.corp_id", self.wecom.corp_id), ("wecom.app_secret", self.wecom.app_secret)]
+        out += [(f"grids[{i}].robot_key", g.robot_key) for i, g in enumerate(self.grids)]
+        return out
+
+    @property
+    def local_mode(self) -> bool:
+        return self.mode == "local"
+
+    def grid(self, name: str) -> GridConfig:
+        return next(g for g in self.grids if g.name == name)
+
+
+def _set_dotted(data: dict, dotted: str, value: str) -> None:
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+        data = data.setdefault(p, {})
+    data[leaf] = value
+
+
+def _field_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def load_config(path: str | Path, environ: dict[str, str] | None = None,
+                overrides: dict[str, object] | None = None) -> Config:
+    """Read, override from the environment, validate. Raises ConfigError with one line."""
+    environ = os.environ if environ is None else environ
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found; pass --config FILE or copy config.yaml") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    for env, dotted in ENV_OVERRIDES.items():
+        if environ.get(env):
+            _set_dotted(data, dotted, environ[env])
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(data, dotted, value)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = _field_path(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = "missing; add it (see config.yaml as shipped for an example)"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown setting; remove it or check its spelling"
+        if field == "(top level)" and ":" in msg:
+            field, msg = msg.split(":", 1)
+        raise ConfigError(f"{path}: {field}: {msg.strip()}") from None

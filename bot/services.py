@@ -1,0 +1,61 @@
+"""Everything a running bot holds, built once per process from the config."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Config
+from bot.fake_store import FakeStore
+from bot.outbox_worker import OutboxWorker
+from bot.transports import Transports
+from bot.wxcrypto import Crypto
+from handlers.clock import Clock
+from handlers.intake import Intake, IntakeSettings
+from storage import repositories as repo
+from storage.db import make_engine, make_session_factory, transaction
+from storage.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    config: Config
+    clock: Clock
+    engine: Engine
+    sessions: sessionmaker[Session]
+    intake: Intake
+    crypto: Crypto
+    transports: Transports
+    outbox: OutboxWorker
+    base_url: str
+    fake_store: FakeStore | None = None
+    scheduler: object | None = field(default=None)
+
+    def wake_outbox(self) -> None:
+        """Run the outbox soon rather than at the next poll (no-op without a scheduler)."""
+        if self.scheduler is not None:
+            self.scheduler.wake()
+
+
+def build_services(cfg: Config, clock: Clock, *, migrate: bool = True, base_url: str | None = None) -> Services:
+    engine = make_engine(cfg.database.url, pool_size=cfg.server.threads + 2)
+    if migrate:
+        upgrade(engine)
+    sessions = make_session_factory(engine)
+    with transaction(sessions) as s:
+        repo.sync_grids(s, cfg.grids)
+    base = (base_url or cfg.server.public_url or f"http://{cfg.server.host}:{cfg.server.port}").rstrip("/")
+    transports = Transports.from_config(cfg, base if cfg.local_mode else None)
+    return Services(
+        config=cfg, clock=clock, engine=engine, sessions=sessions,
+        intake=Intake(IntakeSettings.from_config(cfg), clock),
+        crypto=Crypto(cfg.wechat.token, cfg.wechat.encoding_aes_key, cfg.wechat.app_id),
+        transports=transports,
+        outbox=OutboxWorker(sessions, transports, clock, cfg.outbox),
+        base_url=base,
+        fake_store=FakeStore(cfg.local.fake_store) if cfg.local_mode else None,
+    )

@@ -1,0 +1,51 @@
+"""Building WeChat callbacks as WeChat does (used by the simulator, tests and the benchmark)."""
+from __future__ import annotations
+
+import secrets
+from xml.sax.saxutils import escape
+
+from bot.wxcrypto import Crypto, sha1_signature, xml_fields
+
+
+def message_xml(to_user: str, from_user: str, msg_type: str, create_time: int, msg_id: int | None = None, **fields) -> str:
+    parts = [f"<ToUserName><![CDATA[{to_user}]]></ToUserName>",
+             f"<FromUserName><![CDATA[{from_user}]]></FromUserName>",
+             f"<CreateTime>{create_time}</CreateTime>",
+             f"<MsgType><![CDATA[{msg_type}]]></MsgType>"]
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if isinstance(value, (int, float)):
+            parts.append(f"<{name}>{value}</{name}>")
+        else:
+            parts.append(f"<{name}><![CDATA[{str(value).replace(']]>', ']]]]><![CDATA[>')}]]></{name}>")
+    if msg_id is not None:
+        parts.append(f"<MsgId>{msg_id}</MsgId>")
+    return "<xml>" + "".join(parts) + "</xml>"
+
+
+def signed_request(crypto: Crypto, xml: str, timestamp: int, mode: str, nonce: str | None = None) -> tuple[dict, bytes]:
+    """(query parameters, body) for POST /wechat in plain, compat or safe mode."""
+    nonce = nonce or secrets.token_hex(5)
+    ts = str(timestamp)
+    params = {"signature": sha1_signature(crypto.token, ts, nonce), "timestamp": ts, "nonce": nonce,
+              "openid": xml_fields(xml).get("FromUserName", "")}
+    if mode == "plain":
+        return params, xml.encode("utf-8")
+    enc = xml_fields(crypto.encrypt(xml, nonce, ts))
+    params.update(encrypt_type="aes", msg_signature=enc["MsgSignature"])
+    body = f"<xml><ToUserName><![CDATA[{escape(xml_fields(xml)['ToUserName'])}]]></ToUserName><Encrypt><![CDATA[{enc['Encrypt']}]]></Encrypt></xml>"
+    if mode == "compat":   # compat mode carries the plaintext fields and the ciphertext side by side
+        body = xml.replace("</xml>", f"<Encrypt><![CDATA[{enc['Encrypt']}]]></Encrypt></xml>")
+    return params, body.encode("utf-8")
+
+
+def open_reply(crypto: Crypto, body: bytes | str) -> dict[str, str]:
+    """The reply's fields, decrypting (and checking the signature of) an encrypted reply."""
+    if not body or (isinstance(body, (bytes, str)) and body.strip() in (b"success", "success", b"", "")):
+        return {}
+    fields = xml_fields(body)
+    if "Encrypt" in fields:
+        plain = crypto.decrypt(fields["Encrypt"], fields.get("MsgSignature"), fields["TimeStamp"], fields["Nonce"])
+        return xml_fields(plain)
+    return fields

@@ -1,0 +1,39 @@
+"""What the grid leader's group sees (pure). WeCom robot markdown; phone and ID numbers masked."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from nlp import categories, mask_pii
+
+MAX_TEXT = 300   # the group sees an excerpt; the full text stays on the ticket
+
+
+def _when(dt: datetime, tz: str) -> str:
+    return dt.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
+
+
+def ticket_markdown(t, tz: str, *, leader_userid: str | None, title: str = "新工单") -> dict:
+    """Robot payload for a ticket; @-mentions the leader for urgent tickets."""
+    text = mask_pii(t.text or "（照片，待补充文字）")
+    if len(text) > MAX_TEXT:
+        text = text[:MAX_TEXT] + "…"
+    place = t.location_text or "未说明（已请居民补充）"
+    head = f"**{title} #{t.code}｜{categories.name_of(t.category)}**"
+    if t.priority == "urgent":
+        head += ' <font color="warning">紧急</font>'
+    lines = [head, f"> 地点：{place}", f"> 内容：{text}"]
+    if t.due_onsite_at and t.due_fix_at:
+        lines.append(f"> 时限：{_when(t.due_onsite_at, tz)} 前到场，{_when(t.due_fix_at, tz)} 前处理")
+    if t.terms:
+        lines.append(f'> <font color="comment">分类依据：{"、".join(t.terms[:5])}（{t.confidence:.0%}）</font>')
+    if t.priority == "urgent" and leader_userid:
+        lines.append(f"<@{leader_userid}>")
+    return {"msgtype": "markdown", "markdown": {"content": "\n".join(lines)}}
+
+
+def emergency_text(t, advice_number: str) -> dict:
+    """A plain-text robot message with @all: markdown cannot mention everyone."""
+    place = t.location_text or "位置未说明"
+    content = f"【紧急】#{t.code} {place}：{mask_pii(t.text)[:120]}。已提示居民拨打{advice_number}，请立即处置！"
+    return {"msgtype": "text", "text": {"content": content, "mentioned_list": ["@all"]}}

@@ -1,0 +1,48 @@
+"""Receiving a message exactly once, across retries and workers.
+
+The inbound row's unique dedupe_key is inserted in the same transaction as the message's effects:
+a concurrent retry blocks on that key until the first commits, then reads the stored reply. If
+handling fails, its effects roll back to a savepoint but the message itself is kept (status
+failed) with a holding reply, so nothing a resident sent is lost.
+"""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from handlers import replies
+from handlers.inbound import Inbound
+from handlers.intake import Intake
+from storage import repositories as repo
+from storage.models import InboundMessage
+
+log = logging.getLogger(__name__)
+
+
+def receive(factory: sessionmaker[Session], intake: Intake, msg: Inbound, raw: str, _attempt: int = 0) -> tuple[str, bool]:
+    """(reply text, first time?)."""
+    now = intake.clock.now()
+    try:
+        with factory() as session, session.begin():
+            row = InboundMessage(dedupe_key=msg.dedupe_key, openid=msg.openid, msg_type=msg.type, raw=raw,
+                                 received_at=now, status="received")
+            session.add(row)
+            session.flush()                      # takes the unique key now: retries wait here
+            try:
+                with session.begin_nested():
+                    reply, ticket_id = intake.handle(session, msg)
+                row.status, row.reply, row.ticket_id = "handled", reply, ticket_id
+            except Exception as e:              # effects rolled back; the message stays
+                log.exception("handling inbound %s failed", msg.dedupe_key)
+                row.status, row.reply, row.error = "failed", replies.failed(), f"{type(e).__name__}: {e}"[:2000]
+            return row.reply or "", True
+    except IntegrityError:
+        with factory() as session:
+            row = repo.inbound_by_key(session, msg.dedupe_key)
+            if row is None and _attempt < 2:     # the other attempt rolled back entirely: try again
+                return receive(factory, intake, msg, raw, _attempt + 1)
+            if row is None:
+                raise
+            return row.reply or "", False

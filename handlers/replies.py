@@ -1,0 +1,113 @@
+"""Everything residents read, in one place (short, plain Chinese; one action per message)."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from nlp import categories
+
+STATUS_NAMES = {"open": "处理中", "resolved": "已解决", "closed": "已办结"}
+
+
+def welcome(community: str) -> str:
+    return (f"您好，这里是{community}接诉平台。\n"
+            "• 反映问题：直接发文字、语音或照片，说清楚几号楼，如“3号楼楼道有人飞线充电”。\n"
+            "• 查看进度：回复“进度”。\n"
+            "• 找工作人员：回复“人工”。\n"
+            "遇到火情、燃气泄漏、有人受伤等紧急情况，请先拨打119/120/110。")
+
+
+def help_text(community: str) -> str:
+    return welcome(community)
+
+
+def accepted(code: str, category: str, leader: str, fix_is_plan: bool, located: bool, emergency: bool) -> str:
+    name = categories.name_of(category)
+    if emergency:
+        text = f"已受理 #{code}（{name}），已通知网格长 {leader} 立即处置。回复“进度”查看。"
+    else:
+        text = f"已受理 #{code}（{name}）。网格长 {leader} 将在40分钟内到场处理。回复“进度”查看。"
+    if fix_is_plan:
+        text += "这类问题需要协调，2天内会给您处理方案。"
+    if not located:
+        text += "\n请补充具体位置（几号楼几单元），方便我们尽快找到。"
+    return text
+
+
+def emergency_first(advice: str) -> str:
+    return f"【紧急】{advice}"
+
+
+def menu(code: str, options: list[str]) -> str:
+    lines = [f"已登记 #{code}。请问您反映的是哪类问题？回复数字："]
+    lines += [f"{i}. {categories.name_of(c)}" for i, c in enumerate(options, 1)]
+    return "\n".join(lines)
+
+
+def menu_invalid(n: int) -> str:
+    return f"请回复 1 到 {n} 之间的数字选择问题类别，或直接用文字描述问题。"
+
+
+def duplicate(code: str, category: str) -> str:
+    return (f"这个问题已有居民反映，正在处理中（#{code}，{categories.name_of(category)}）。"
+            "我们已把您的反映一并记录，处理进展会同步发给您。")
+
+
+def photo_attached(code: str) -> str:
+    return f"照片已补充到工单 #{code}，谢谢！"
+
+
+def photo_new(code: str) -> str:
+    return f"已收到照片，登记为 #{code}。请用文字说一下是什么问题、在几号楼，方便我们派人处理。"
+
+
+def location_attached(code: str, label: str) -> str:
+    return f"位置（{label}）已补充到工单 #{code}。"
+
+
+def location_kept(label: str) -> str:
+    return f"已记下您的位置（{label}）。请接着用文字说一下是什么问题。"
+
+
+def voice_unrecognised() -> str:
+    return "抱歉，没能听清这段语音。请用文字描述一下问题和楼号，谢谢！"
+
+
+def empty_text() -> str:
+    return "请用文字描述您遇到的问题和所在楼号，如“5号楼门口垃圾没人清”。"
+
+
+def unsupported() -> str:
+    return "暂时只能处理文字、语音、照片和位置。请用文字描述问题，或回复“人工”联系工作人员。"
+
+
+def human(community: str, hotline: str, leader: str | None) -> str:
+    text = f"已通知工作人员。"
+    if leader:
+        text += f"您所在网格的网格长是 {leader}，会尽快联系您。"
+    if hotline:
+        text += f"也可以拨打{community}电话 {hotline}（工作日 8:30-17:30）。"
+    return text
+
+
+def thanks() -> str:
+    return "不客气，有问题随时发消息给我们。"
+
+
+def failed() -> str:
+    return "已收到您的消息，系统正忙，工作人员会尽快处理。紧急情况请拨打119/120/110。"
+
+
+def progress(tickets, tz: str) -> str:
+    if not tickets:
+        return "您还没有反映过问题。直接发文字、语音或照片即可反映。"
+    zone = ZoneInfo(tz)
+    lines = ["您最近反映的问题："]
+    for t in tickets:
+        when = t.created_at.astimezone(zone).strftime("%m-%d %H:%M")
+        lines.append(f"#{t.code} {categories.name_of(t.category)} {STATUS_NAMES.get(t.status, t.status)}（{when}）")
+    return "\n".join(lines)
+
+
+def local_time(dt: datetime, tz: str) -> str:
+    return dt.astimezone(ZoneInfo(tz)).strftime("%H:%M")

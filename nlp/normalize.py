@@ -1,0 +1,159 @@
+"""Text clean-up before anything reads a message: one spelling of everything.
+
+繁體 -> 简体, full-width -> half-width, emoji and WeChat sticker codes dropped, repeated punctuation
+collapsed, whitespace tidied, then known misspellings and near misses of domain terms repaired
+(nlp/data/terms.yaml). Cheap enough to run on every message (a few microseconds for a short one).
+"""
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+import zhconv
+from rapidfuzz.distance import Hamming
+
+_TERMS = Path(__file__).with_name("data") / "terms.yaml"
+
+# Full-width ASCII (！＂…～) and the ideographic space map onto plain ASCII; Chinese punctuation
+# such as ，。 is left alone (the tokenizer and the clause splitter know it).
+_WIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
+_WIDTH[0x3000] = 0x20
+_WIDTH.update({0x00A0: 0x20, 0x200B: None, 0x200C: None, 0x200D: None, 0xFEFF: None, 0xFE0F: None})
+
+_EMOJI = re.compile(
+    "[\U0001F000-\U0001FAFF\U0001F1E6-\U0001F1FF\u2600-\u27BF\u2B00-\u2BFF\u2300-\u23FF"
+    "\uFE00-\uFE0F\U000E0000-\U000E007F]+"
+)
+# WeChat stickers arrive as text codes: [捂脸] [强] [Smile] /::) ; a bracket of 1-4 Han characters
+# or one English word is a sticker, not content (a place like [3号楼] has digits and stays).
+_STICKER = re.compile(r"\[(?:[\u4e00-\u9fff]{1,4}|[A-Za-z]{2,12})\]|/::?[A-Za-z()<>|!@$&*+\-?]{1,3}")
+# Runs of the same punctuation (!!!  。。。  ???  ~~~) carry emphasis only; one is enough.
+_PUNCT_RUN = re.compile(r"([!?,.。，、;；:：~…\-_=*#])\1+")
+_MIXED_EXCL = re.compile(r"[!?]{2,}")
+_SPACES = re.compile(r"\s+")
+# Anything else unprintable (control characters) becomes a space.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+# jieba frequency above which a single character is a function word (的 了 是 在 到 上 ...).
+_FUNCTION_WORD_FREQ = 50_000
+
+
+class _Repair:
+    """Known variants (exact) and near misses of domain terms (one substituted character)."""
+
+    def __init__(self, data: dict) -> None:
+        self.variants: dict[str, str] = {k: v for k, v in (data.get("variants") or {}).items() if k != v}
+        keys = sorted(self.variants, key=len, reverse=True)
+        self.variant_re = re.compile("|".join(map(re.escape, keys))) if keys else None
+        self.terms: list[str] = [t for t in data.get("terms") or [] if len(t) >= 3]
+        self.term_set = frozenset(self.terms) | frozenset(self.variants.values())
+        self.confusable = {k: set(v) for k, v in (data.get("confusable") or {}).items() if len(k) == 1}
+        self.protected = frozenset(data.get("protected") or [])
+        # char -> indices of terms containing it: a term is only tried when the text holds all but
+        # one of its characters, so a short message costs a few dict look-ups.
+        self.by_char: dict[str, list[int]] = {}
+        for i, t in enumerate(self.terms):
+            for c in set(t):
+                self.by_char.setdefault(c, []).append(i)
+        self._words: dict[str, int] | None = None
+
+    def words(self) -> dict[str, int]:
+        # jieba's dictionary tells an ordinary word from a slip; loaded only when a fix is tried.
+        if self._words is None:
+            from nlp.segment import tokenizer
+            self._words = tokenizer().FREQ
+        return self._words
+
+    def apply(self, text: str) -> str:
+        if self.variant_re is not None:
+            text = self.variant_re.sub(lambda m: self.variants[m.group(0)], text)
+        counts: dict[int, int] = {}
+        for c in set(text):
+            for i in self.by_char.get(c, ()):
+                counts[i] = counts.get(i, 0) + 1
+        for i, n in counts.items():
+            term = self.terms[i]
+            if n >= len(set(term)) - 1:
+                text = self._fix(text, term)
+        return text
+
+    def _fix(self, text: str, term: str) -> str:
+        n = len(term)
+        # Windows that can be one substitution away agree on the first or the second character.
+        starts = {m.start() for m in re.finditer(re.escape(term[0]), text)}
+        starts |= {m.start() - 1 for m in re.finditer(re.escape(term[1]), text) if m.start() >= 1}
+        out = text
+        for i in sorted(starts, reverse=True):   # right to left keeps earlier offsets valid
+            window = out[i:i + n]
+            if len(window) != n or window == term or window in self.term_set or window in self.protected:
+                continue
+            if Hamming.distance(window, term, score_cutoff=1) != 1:
+                continue
+            pos = next(k for k in range(n) if window[k] != term[k])
+            if self._acceptable(window, term, pos):
+                out = out[:i] + term + out[i + n:]
+        return out
+
+    def _acceptable(self, window: str, term: str, pos: int) -> bool:
+        wrong, right = window[pos], term[pos]
+        if wrong in self.confusable.get(right, ()):
+            return window not in self.words()
+        if len(term) < 4 or not ("\u4e00" <= wrong <= "\u9fff"):
+            return False
+        # Any other slip in a long term, unless the wrong character is a function word (违章搭的棚子
+        # is what the resident meant) or makes a real word with its neighbours (消防通知: 通知).
+        words = self.words()
+        if words.get(wrong, 0) > _FUNCTION_WORD_FREQ:
+            return False
+        for a in range(0, pos + 1):
+            for b in range(pos + 1, len(window) + 1):
+                if b - a >= 2 and words.get(window[a:b], 0) > 0:
+                    return False
+        return True
+
+
+_lock = threading.Lock()
+_repair: _Repair | None = None
+
+
+def _repairer() -> _Repair:
+    global _repair
+    if _repair is None:
+        with _lock:
+            if _repair is None:
+                _repair = _Repair(yaml.safe_load(_TERMS.read_text(encoding="utf-8")) or {})
+    return _repair
+
+
+def clean(text: str) -> str:
+    """Script, width, emoji, punctuation and whitespace only (no spelling repair)."""
+    if not text:
+        return ""
+    text = zhconv.convert(text, "zh-cn")
+    text = text.translate(_WIDTH)
+    text = _CONTROL.sub(" ", text)
+    text = _STICKER.sub(" ", text)
+    text = _EMOJI.sub(" ", text)
+    text = _PUNCT_RUN.sub(r"\1", text)
+    text = _MIXED_EXCL.sub(lambda m: m.group(0)[0], text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def normalize(text: str) -> str:
+    """The one spelling every other part of nlp/ reads."""
+    if not text:
+        return ""
+    # Short messages repeat (and classify + similarity + emergency each ask): cache those only.
+    return _normalize_cached(text) if len(text) <= 300 else _normalize(text)
+
+
+def _normalize(text: str) -> str:
+    text = clean(text)
+    return _repairer().apply(text) if text else text
+
+
+_normalize_cached = lru_cache(maxsize=8192)(_normalize)

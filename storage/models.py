@@ -1,0 +1,159 @@
+"""Typed SQLAlchemy 2.x models. Times are stored as naive UTC and read back as aware UTC."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC in Python, naive UTC in the database (SQLite has no time zones)."""
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict: JSON, list: JSON}
+
+
+class Resident(Base):
+    __tablename__ = "resident"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), unique=True)
+    building: Mapped[str | None] = mapped_column(String(16))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    # conversation state: {"menu": {...}} while a category menu is open, {"location": {...}} kept for the next ticket
+    state: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class Grid(Base):
+    __tablename__ = "grid"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    buildings: Mapped[str] = mapped_column(String(256), default="")
+    leader_name: Mapped[str] = mapped_column(String(64))
+    leader_userid: Mapped[str] = mapped_column(String(64))
+    robot_key: Mapped[str] = mapped_column(String(128))
+
+
+class Ticket(Base):
+    __tablename__ = "ticket"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)      # 20261121-0007
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    priority: Mapped[str] = mapped_column(String(16))               # urgent | normal
+    emergency: Mapped[str | None] = mapped_column(String(16))       # fire | gas | trapped | injury | violence
+    status: Mapped[str] = mapped_column(String(16), index=True)     # open | resolved | closed
+    text: Mapped[str] = mapped_column(Text, default="")
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    terms: Mapped[list] = mapped_column(default=list)
+    category_confirmed: Mapped[bool] = mapped_column(Boolean, default=True)
+    needs_detail: Mapped[bool] = mapped_column(Boolean, default=False)  # opened by a photo, waiting for words
+    location_text: Mapped[str | None] = mapped_column(String(128))
+    building: Mapped[str | None] = mapped_column(String(16))
+    unit: Mapped[str | None] = mapped_column(String(16))
+    room: Mapped[str | None] = mapped_column(String(16))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id"))
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id"))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+    due_onsite_at: Mapped[datetime | None]
+    due_fix_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+
+    grid: Mapped[Grid] = relationship(lazy="joined")
+    resident: Mapped[Resident | None] = relationship()
+    attachments: Mapped[list["Attachment"]] = relationship(order_by="Attachment.id")
+
+    __table_args__ = (Index("ix_ticket_resident_created", "resident_id", "created_at"),)
+
+
+class TicketCounter(Base):
+    """Per-day sequence for ticket codes; bumped with an atomic upsert so workers never collide."""
+    __tablename__ = "ticket_counter"
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class Attachment(Base):
+    __tablename__ = "attachment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))          # image | location | voice
+    media_id: Mapped[str | None] = mapped_column(String(128))
+    url: Mapped[str | None] = mapped_column(Text)
+    label: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime]
+
+
+class TicketFollower(Base):
+    """Residents who reported the same problem ("+1"); they receive the ticket's updates."""
+    __tablename__ = "ticket_follower"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"))
+    created_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("ticket_id", "resident_id"),)
+
+
+class TicketEvent(Base):
+    """Append-only history. actor: 'resident:<openid>', 'staff:<userid>', 'bot', 'scheduler'."""
+    __tablename__ = "ticket_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(96))
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict] = mapped_column(default=dict)
+
+
+class InboundMessage(Base):
+    """Every message as received, kept even when handling fails. dedupe_key makes retries idempotent
+    across workers: MsgId for messages, FromUserName+CreateTime(+Event) for events."""
+    __tablename__ = "inbound_message"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    msg_type: Mapped[str] = mapped_column(String(32))
+    raw: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))      # received | handled | failed
+    reply: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+
+
+class Outbox(Base):
+    """Pending deliveries (group pushes, messages to residents and staff), sent by the outbox worker.
+    A row is claimed atomically (status pending -> sending) so no two workers send it."""
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))      # robot | mp_text | wecom_text
+    target: Mapped[str] = mapped_column(String(128))      # robot key / openid / wecom userid
+    payload: Mapped[dict] = mapped_column(default=dict)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")   # pending|sending|sent|failed|cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)

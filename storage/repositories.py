@@ -1,0 +1,155 @@
+"""Queries and writes the handlers need, on an open Session (the caller owns the transaction)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from storage.models import Attachment, Grid, InboundMessage, Outbox, Resident, Ticket, TicketCounter, TicketEvent, TicketFollower
+
+OPEN = "open"
+
+
+# --- residents -------------------------------------------------------------------------------
+
+def resident(session: Session, openid: str, now: datetime) -> Resident:
+    """The resident with this openid, created on first contact."""
+    r = session.scalar(select(Resident).where(Resident.openid == openid))
+    if r is None:
+        r = Resident(openid=openid, state={}, created_at=now, last_seen_at=now)
+        session.add(r)
+        session.flush()
+    else:
+        r.last_seen_at = now
+    return r
+
+
+def set_state(r: Resident, **changes) -> None:
+    """Replace the JSON state (assigning a new dict so SQLAlchemy sees the change)."""
+    state = dict(r.state or {})
+    for k, v in changes.items():
+        if v is None:
+            state.pop(k, None)
+        else:
+            state[k] = v
+    r.state = state
+
+
+# --- grids -----------------------------------------------------------------------------------
+
+def sync_grids(session: Session, grids) -> None:
+    """Make the grid table match config (upsert by name; grids removed from config stay for history)."""
+    existing = {g.name: g for g in session.scalars(select(Grid))}
+    for g in grids:
+        row = existing.get(g.name) or Grid(name=g.name)
+        row.buildings, row.robot_key = g.buildings, g.robot_key
+        row.leader_name, row.leader_userid = g.leader.name, g.leader.wecom_userid
+        session.add(row)
+
+
+def grid_by_name(session: Session, name: str) -> Grid:
+    return session.scalars(select(Grid).where(Grid.name == name)).one()
+
+
+# --- tickets ---------------------------------------------------------------------------------
+
+def next_ticket_code(session: Session, now: datetime, tz: str) -> str:
+    """20261121-0007: the day in the community's time zone and an atomic per-day sequence."""
+    day = now.astimezone(ZoneInfo(tz)).strftime("%Y%m%d")
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(TicketCounter).values(day=day, last=1)
+    stmt = stmt.on_conflict_do_update(index_elements=["day"], set_={"last": TicketCounter.last + 1})
+    seq = session.execute(stmt.returning(TicketCounter.last)).scalar_one()
+    return f"{day}-{seq:04d}"
+
+
+def add_event(session: Session, ticket: Ticket, actor: str, kind: str, now: datetime, **data) -> TicketEvent:
+    ev = TicketEvent(ticket_id=ticket.id, at=now, actor=actor, kind=kind, data=data)
+    session.add(ev)
+    return ev
+
+
+def recent_open_ticket(session: Session, resident_id: int, since: datetime) -> Ticket | None:
+    """The resident's newest open ticket created after `since` (photos and locations attach to it)."""
+    return session.scalars(
+        select(Ticket).where(Ticket.resident_id == resident_id, Ticket.status == OPEN, Ticket.created_at >= since)
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(1)).first()
+
+
+def open_tickets_like(session: Session, grid_id: int, category: str, since: datetime, exclude_resident: int | None = None) -> list[Ticket]:
+    """Open tickets of a grid and category since `since`: candidates for joining a report as "+1"."""
+    q = select(Ticket).where(Ticket.grid_id == grid_id, Ticket.category == category,
+                             Ticket.status == OPEN, Ticket.created_at >= since)
+    return list(session.scalars(q.order_by(Ticket.created_at.desc()).limit(50)))
+
+
+def tickets_of(session: Session, resident_id: int, limit: int = 5) -> list[Ticket]:
+    """The resident's own tickets and those they follow ("+1"), newest first."""
+    followed = select(TicketFollower.ticket_id).where(TicketFollower.resident_id == resident_id)
+    q = select(Ticket).where(or_(Ticket.resident_id == resident_id, Ticket.id.in_(followed)))
+    return list(session.scalars(q.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)))
+
+
+def add_follower(session: Session, ticket: Ticket, resident_id: int, now: datetime) -> bool:
+    """False when the resident already follows (or owns) the ticket."""
+    if ticket.resident_id == resident_id or session.scalar(select(TicketFollower.id).where(
+            TicketFollower.ticket_id == ticket.id, TicketFollower.resident_id == resident_id)):
+        return False
+    session.add(TicketFollower(ticket_id=ticket.id, resident_id=resident_id, created_at=now))
+    return True
+
+
+def followers(session: Session, ticket_id: int) -> list[Resident]:
+    q = select(Resident).join(TicketFollower, TicketFollower.resident_id == Resident.id).where(TicketFollower.ticket_id == ticket_id)
+    return list(session.scalars(q))
+
+
+def attach(session: Session, ticket: Ticket, kind: str, now: datetime, **fields) -> Attachment:
+    a = Attachment(ticket_id=ticket.id, kind=kind, created_at=now, **fields)
+    session.add(a)
+    return a
+
+
+# --- inbound messages ------------------------------------------------------------------------
+
+def inbound_by_key(session: Session, key: str) -> InboundMessage | None:
+    return session.scalar(select(InboundMessage).where(InboundMessage.dedupe_key == key))
+
+
+# --- outbox ----------------------------------------------------------------------------------
+
+def enqueue(session: Session, channel: str, target: str, payload: dict, now: datetime, *,
+            ticket_id: int | None = None, dedupe_key: str | None = None, not_before: datetime | None = None) -> Outbox:
+    row = Outbox(channel=channel, target=target, payload=payload, ticket_id=ticket_id, dedupe_key=dedupe_key,
+                 status="pending", attempts=0, next_attempt_at=not_before or now, created_at=now)
+    session.add(row)
+    return row
+
+
+def cancel_pending(session: Session, ticket_id: int, kind: str) -> int:
+    """Cancel not-yet-claimed deliveries of a kind for a ticket (e.g. a push held back for the menu)."""
+    res = session.execute(update(Outbox).where(
+        Outbox.ticket_id == ticket_id, Outbox.status == "pending", Outbox.payload["kind"].as_string() == kind)
+        .values(status="cancelled"))
+    return res.rowcount
+
+
+def due_outbox_ids(session: Session, now: datetime, limit: int = 20) -> list[int]:
+    q = select(Outbox.id).where(or_(
+        and_(Outbox.status == "pending", Outbox.next_attempt_at <= now),
+        and_(Outbox.status == "sending", Outbox.lease_until < now),   # a worker died mid-send
+    )).order_by(Outbox.next_attempt_at, Outbox.id).limit(limit)
+    return list(session.scalars(q))
+
+
+def claim_outbox(session: Session, row_id: int, now: datetime, lease: timedelta) -> bool:
+    """Atomically take a due row; exactly one worker wins (compare-and-set on status)."""
+    res = session.execute(update(Outbox).where(Outbox.id == row_id, or_(
+        and_(Outbox.status == "pending", Outbox.next_attempt_at <= now),
+        and_(Outbox.status == "sending", Outbox.lease_until < now),
+    )).values(status="sending", lease_until=now + lease, attempts=Outbox.attempts + 1))
+    return res.rowcount == 1
