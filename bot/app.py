@@ -18,6 +18,7 @@ def create_app(cfg: Config, *, clock: Clock | None = None, migrate: bool = True,
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = cfg.server.max_body_bytes
     services = build_services(cfg, clock or SystemClock(), migrate=migrate, base_url=base_url)
+    services.intake.classify("预热")   # load the model now, not inside a resident's 5-second window
     app.extensions["jiesu"] = services
 
     app.register_blueprint(webhook.bp)
