@@ -5,7 +5,7 @@ import logging
 
 from flask import Flask, jsonify
 
-from bot import webhook
+from bot import webhook, wecom_webhook
 from bot.config import Config
 from bot.services import build_services
 from handlers.clock import Clock, SystemClock
@@ -22,6 +22,7 @@ def create_app(cfg: Config, *, clock: Clock | None = None, migrate: bool = True,
     app.extensions["jiesu"] = services
 
     app.register_blueprint(webhook.bp)
+    app.register_blueprint(wecom_webhook.bp)
     if cfg.local_mode:       # the fake platform and the simulator exist only in local mode
         from bot import fake_platform, simulator
         app.register_blueprint(fake_platform.bp)

@@ -22,6 +22,8 @@ ENV_OVERRIDES = {
     "JIESU_WECHAT_APP_SECRET": "wechat.app_secret",
     "JIESU_WECOM_CORP_ID": "wecom.corp_id",
     "JIESU_WECOM_APP_SECRET": "wecom.app_secret",
+    "JIESU_WECOM_CALLBACK_TOKEN": "wecom.callback_token",
+    "JIESU_WECOM_CALLBACK_AES_KEY": "wecom.callback_aes_key",
     "JIESU_PUBLIC_URL": "server.public_url",
 }
 
@@ -71,7 +73,16 @@ class WeComConfig(_Model):
     corp_id: str = Field(min_length=1)
     app_secret: str = Field(min_length=1)
     agent_id: int
+    # the staff app's callback (/wecom), where staff type slash commands
+    callback_token: str = Field(min_length=3, max_length=32)
+    callback_aes_key: str = Field(min_length=43, max_length=43)
     api_base_url: str | None = None
+
+
+class StaffMember(_Model):
+    userid: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    role: Literal["committee", "property", "grid_leader"]
 
 
 class ServerConfig(_Model):
@@ -114,6 +125,7 @@ class Config(_Model):
     wecom: WeComConfig
     grids: list[GridConfig] = Field(min_length=1)
     default_grid: str
+    staff: list[StaffMember] = []      # grid leaders are staff automatically
     outbox: OutboxConfig = OutboxConfig()
     local: LocalConfig = LocalConfig()
 

@@ -13,6 +13,7 @@ from bot.outbox_worker import OutboxWorker
 from bot.transports import Transports
 from bot.wxcrypto import Crypto
 from handlers.clock import Clock
+from handlers.commands import StaffDesk
 from handlers.intake import Intake, IntakeSettings
 from storage import repositories as repo
 from storage.db import make_engine, make_session_factory, transaction
@@ -29,6 +30,8 @@ class Services:
     sessions: sessionmaker[Session]
     intake: Intake
     crypto: Crypto
+    staff_crypto: Crypto
+    staff_desk: StaffDesk
     transports: Transports
     outbox: OutboxWorker
     base_url: str
@@ -54,6 +57,8 @@ def build_services(cfg: Config, clock: Clock, *, migrate: bool = True, base_url:
         config=cfg, clock=clock, engine=engine, sessions=sessions,
         intake=Intake(IntakeSettings.from_config(cfg), clock),
         crypto=Crypto(cfg.wechat.token, cfg.wechat.encoding_aes_key, cfg.wechat.app_id),
+        staff_crypto=Crypto(cfg.wecom.callback_token, cfg.wecom.callback_aes_key, cfg.wecom.corp_id),
+        staff_desk=StaffDesk.from_config(cfg, clock),
         transports=transports,
         outbox=OutboxWorker(sessions, transports, clock, cfg.outbox),
         base_url=base,

@@ -7,8 +7,9 @@ import random
 import requests
 from flask import Blueprint, current_app, jsonify, render_template, request
 
-from bot.wire import message_xml, open_reply, signed_request
+from bot.wire import message_xml, open_reply, signed_request, wecom_request
 from bot.wxcrypto import CallbackError
+from handlers.commands.registry import ROLE_NAMES
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 
@@ -29,7 +30,9 @@ def _svc():
 @bp.get("/")
 def page():
     svc = _svc()
-    return render_template("simulator.html", residents=RESIDENTS, community=svc.config.community.name,
+    staff = [{"userid": s.userid, "name": f"{s.name}（{ROLE_NAMES[s.role]}{'·' + s.grid if s.grid else ''}）"}
+             for s in svc.staff_desk.staff.values()]
+    return render_template("simulator.html", residents=RESIDENTS, community=svc.config.community.name, staff=staff,
                            grids=[{"name": g.name, "key": g.robot_key, "leader": g.leader.name} for g in svc.config.grids])
 
 
@@ -99,4 +102,29 @@ def send():
         return jsonify(error=f"reply could not be opened: {e.reason}"), 502
     if reply:
         svc.fake_store.record(svc.clock.now(), "reply", openid, {"type": "text", "content": reply})
+    return jsonify(reply=reply)
+
+
+@bp.post("/api/staff")
+def staff_send():
+    """Type a slash command as a staff member, through the real encrypted /wecom callback."""
+    svc = _svc()
+    cfg = svc.config
+    data = request.get_json(silent=True) or {}
+    userid, content = str(data.get("userid") or "")[:64], str(data.get("content") or "")
+    if not userid or not content.strip():
+        return jsonify(error="userid and content are required"), 400
+    now = int(svc.clock.now().timestamp())
+    xml = message_xml(cfg.wecom.corp_id, userid, "text", now, random.getrandbits(63), Content=content, AgentID=cfg.wecom.agent_id)
+    svc.fake_store.record(svc.clock.now(), "staff", userid, {"type": "text", "content": content})
+    params, body = wecom_request(svc.staff_crypto, xml, now, cfg.wecom.agent_id)
+    try:
+        res = requests.post(svc.base_url + "/wecom", params=params, data=body, headers={"Content-Type": "text/xml"}, timeout=10)
+    except requests.RequestException as e:
+        return jsonify(error=f"callback unreachable: {type(e).__name__}"), 502
+    if res.status_code != 200:
+        return jsonify(error=f"callback answered {res.status_code}: {res.text[:200]}"), 502
+    reply = open_reply(svc.staff_crypto, res.content).get("Content", "")
+    if reply:
+        svc.fake_store.record(svc.clock.now(), "staff_reply", userid, {"type": "text", "content": reply})
     return jsonify(reply=reply)

@@ -49,3 +49,12 @@ def open_reply(crypto: Crypto, body: bytes | str) -> dict[str, str]:
         plain = crypto.decrypt(fields["Encrypt"], fields.get("MsgSignature"), fields["TimeStamp"], fields["Nonce"])
         return xml_fields(plain)
     return fields
+
+
+def wecom_request(crypto: Crypto, xml: str, timestamp: int, agent_id: int, nonce: str | None = None) -> tuple[dict, bytes]:
+    """(query parameters, body) for POST /wecom: WeCom callbacks are always encrypted."""
+    nonce = nonce or secrets.token_hex(5)
+    enc = xml_fields(crypto.encrypt(xml, nonce, str(timestamp)))
+    body = (f"<xml><ToUserName><![CDATA[{crypto.app_id}]]></ToUserName><Encrypt><![CDATA[{enc['Encrypt']}]]></Encrypt>"
+            f"<AgentID><![CDATA[{agent_id}]]></AgentID></xml>")
+    return {"msg_signature": enc["MsgSignature"], "timestamp": str(timestamp), "nonce": nonce}, body.encode("utf-8")

@@ -80,6 +80,12 @@ class Intake:
     def _text(self, session, r: Resident, text: str, actor: str, now: datetime):
         if not text:
             return replies.empty_text(), None
+        rating = (r.state or {}).get("rating")
+        if rating:
+            repo.set_state(r, rating=None)
+            answered = self._rating(session, r, rating, text, actor, now)
+            if answered is not None:
+                return answered
         menu = (r.state or {}).get("menu")
         if menu:
             repo.set_state(r, menu=None)
@@ -144,6 +150,22 @@ class Intake:
         d = deadlines(chosen, ticket.created_at)
         return replies.accepted(ticket.code, chosen, ticket.grid.leader_name, d.fix_is_plan,
                                 ticket.location_text is not None, ticket.emergency is not None), ticket.id
+
+    def _rating(self, session, r: Resident, rating: dict, text: str, actor: str, now: datetime):
+        """The resident's answer to "please rate 1-5" after a ticket was resolved (None: not an answer)."""
+        t = session.get(Ticket, rating["ticket_id"])
+        if t is None:
+            return None
+        if re.fullmatch(r"\s*[1-5]\s*分?\s*", text):
+            t.rating = int(text.strip()[0])
+            repo.add_event(session, t, actor, "rated", now, score=t.rating)
+            return replies.rated(t.code, t.rating), t.id
+        if re.fullmatch(r"(没|没有|未)解决[了！!。]*|不满意[！!。]*", text.strip()):
+            t.status, t.resolved_at, t.updated_at = repo.OPEN, None, now
+            repo.add_event(session, t, actor, "reopened", now, reason="resident: not solved")
+            self._push(session, t, t.grid, now, title="居民反馈未解决", key=f"reopen{now.timestamp():.0f}")
+            return replies.not_solved(t.code), t.id
+        return None
 
     def _join_duplicate(self, session, r: Resident, text: str, c: Classification, actor: str, now: datetime):
         try:

@@ -14,14 +14,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from handlers import replies
 from handlers.inbound import Inbound
-from handlers.intake import Intake
+from typing import Protocol
 from storage import repositories as repo
 from storage.models import InboundMessage
 
 log = logging.getLogger(__name__)
 
 
-def receive(factory: sessionmaker[Session], intake: Intake, msg: Inbound, raw: str, _attempt: int = 0) -> tuple[str, bool]:
+class Handler(Protocol):
+    """Intake (residents) and StaffDesk (staff commands) both fit."""
+    clock: object
+
+    def handle(self, session: Session, msg: Inbound) -> tuple[str, int | None]: ...
+
+
+def receive(factory: sessionmaker[Session], intake: Handler, msg: Inbound, raw: str, _attempt: int = 0) -> tuple[str, bool]:
     """(reply text, first time?)."""
     now = intake.clock.now()
     try:

@@ -111,3 +111,16 @@ def progress(tickets, tz: str) -> str:
 
 def local_time(dt: datetime, tz: str) -> str:
     return dt.astimezone(ZoneInfo(tz)).strftime("%H:%M")
+
+
+def resolved(code: str, result: str) -> str:
+    return (f"您反映的问题 #{code} 已处理：{result}\n"
+            "请回复 1-5 给这次处理打分（5 分最满意），没解决请回复“没解决”。")
+
+
+def rated(code: str, score: int) -> str:
+    return f"谢谢您的评价（{score} 分）！" + ("我们会回访了解没做好的地方。" if score <= 2 else "")
+
+
+def not_solved(code: str) -> str:
+    return f"抱歉！已重新打开工单 #{code}，网格长会再联系您。"

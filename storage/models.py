@@ -76,6 +76,9 @@ class Ticket(Base):
     due_onsite_at: Mapped[datetime | None]
     due_fix_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    assignee: Mapped[str | None] = mapped_column(String(64))      # WeCom userid of who handles it
+    onsite_at: Mapped[datetime | None]
+    rating: Mapped[int | None] = mapped_column(Integer)            # resident's 1-5 after closing
 
     grid: Mapped[Grid] = relationship(lazy="joined")
     resident: Mapped[Resident | None] = relationship()
