@@ -128,3 +128,25 @@ def test_wecom_url_verification_and_bad_signature(app):
     assert r.status_code == 200 and r.data == b"8223459846"
     r = app.test_client().get("/wecom", query_string={**params, "msg_signature": "0" * 40, "echostr": echostr})
     assert r.status_code == 403
+
+
+def test_corrections_export_feeds_training(app, wechat, staff, tmp_path):
+    import csv
+
+    from storage.corrections import correction_rows
+    _, code = report(wechat, "22号楼那家人天天半夜剁肉咚咚咚")
+    _, other = report(wechat, "23号楼门口的垃圾没人收")
+    with app.extensions["jiesu"].sessions() as s:
+        before = s.scalar(select(Ticket.category).where(Ticket.code == code))
+    target, name = ("noise", "噪音扰民") if before != "noise" else ("neighbor", "邻里纠纷")
+    staff("liqiang", f"/recat {code} {name}")
+    with app.extensions["jiesu"].sessions() as s:
+        assert correction_rows(s) == [("22号楼那家人天天半夜剁肉咚咚咚", target)]
+    # the exported CSV is accepted by nlp.train as extra rows
+    out = tmp_path / "fixes.csv"
+    with open(out, "w", encoding="utf-8", newline="") as f:
+        from storage.corrections import write_csv
+        with app.extensions["jiesu"].sessions() as s:
+            write_csv(correction_rows(s), f)
+    rows = list(csv.DictReader(open(out, encoding="utf-8")))
+    assert rows == [{"text": "22号楼那家人天天半夜剁肉咚咚咚", "label": target}]
