@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import secrets
 import threading
 import uuid
@@ -15,7 +16,7 @@ from werkzeug.serving import make_server
 
 from bot.app import create_app
 from bot.config import load_config
-from bot.wire import message_xml, open_reply, signed_request
+from bot.wire import message_xml, open_reply, signed_request, wecom_request
 from handlers.clock import FakeClock
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,3 +172,26 @@ def live_wechat(live):
 
 def new_openid() -> str:
     return "o-test-" + secrets.token_hex(6)
+
+
+_staff_ids = itertools.count(9_000_000_000)
+
+
+@pytest.fixture
+def staff(app):
+    svc = app.extensions["jiesu"]
+    client = app.test_client()
+
+    def send(userid: str, content: str, msg_id: int | None = None) -> str:
+        now = int(svc.clock.now().timestamp())
+        xml = message_xml(svc.config.wecom.corp_id, userid, "text", now, msg_id or next(_staff_ids), Content=content, AgentID=1000002)
+        params, body = wecom_request(svc.staff_crypto, xml, now, 1000002)
+        r = client.post("/wecom", query_string=params, data=body)
+        assert r.status_code == 200, r.data
+        return open_reply(svc.staff_crypto, r.data)["Content"]
+    return send
+
+
+def report(wechat, text: str, openid: str | None = None) -> tuple[str, str]:
+    openid = openid or new_openid()
+    return openid, re.search(r"#(\d{8}-\d{4})", wechat.text(openid, text)).group(1)

@@ -1,38 +1,14 @@
 """Staff slash commands through the real encrypted /wecom callback, and what residents then receive."""
 from __future__ import annotations
 
-import itertools
 import re
 
 import pytest
 from sqlalchemy import select
 
-from bot.wire import message_xml, open_reply, wecom_request
+from bot.wire import wecom_request
 from storage.models import InboundMessage, Outbox, Ticket, TicketEvent
-from tests.conftest import new_openid
-
-_ids = itertools.count(9_000_000_000)
-
-
-@pytest.fixture
-def staff(app):
-    svc = app.extensions["jiesu"]
-    client = app.test_client()
-
-    def send(userid: str, content: str, msg_id: int | None = None) -> str:
-        now = int(svc.clock.now().timestamp())
-        xml = message_xml(svc.config.wecom.corp_id, userid, "text", now, msg_id or next(_ids), Content=content, AgentID=1000002)
-        params, body = wecom_request(svc.staff_crypto, xml, now, 1000002)
-        r = client.post("/wecom", query_string=params, data=body)
-        assert r.status_code == 200, r.data
-        return open_reply(svc.staff_crypto, r.data)["Content"]
-    return send
-
-
-def report(wechat, text: str, openid: str | None = None) -> tuple[str, str]:
-    openid = openid or new_openid()
-    return openid, re.search(r"#(\d{8}-\d{4})", wechat.text(openid, text)).group(1)
-
+from tests.conftest import report
 
 def outbox(app, channel: str) -> list[Outbox]:
     with app.extensions["jiesu"].sessions() as s:
