@@ -57,13 +57,24 @@ def grid_by_name(session: Session, name: str) -> Grid:
 # --- tickets ---------------------------------------------------------------------------------
 
 def next_ticket_code(session: Session, now: datetime, tz: str) -> str:
-    """20261121-0007: the day in the community's time zone and an atomic per-day sequence."""
+    """20261121-0007: the day in the community's time zone and an atomic per-day sequence.
+
+    On PostgreSQL the counter is bumped in its own short autocommit transaction: inside the
+    message's transaction its row lock would serialise every report until commit. A report that
+    then rolls back leaves a gap in the numbers, never a duplicate. (SQLite serialises writers
+    anyway, and a second connection would wait on our own write lock, so it stays inside.)
+    """
     day = now.astimezone(ZoneInfo(tz)).strftime("%Y%m%d")
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(TicketCounter).values(day=day, last=1)
-    stmt = stmt.on_conflict_do_update(index_elements=["day"], set_={"last": TicketCounter.last + 1})
-    seq = session.execute(stmt.returning(TicketCounter.last)).scalar_one()
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        stmt = postgresql.insert(TicketCounter).values(day=day, last=1)
+        stmt = stmt.on_conflict_do_update(index_elements=["day"], set_={"last": TicketCounter.last + 1})
+        with bind.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            seq = conn.execute(stmt.returning(TicketCounter.last)).scalar_one()
+    else:
+        stmt = sqlite.insert(TicketCounter).values(day=day, last=1)
+        stmt = stmt.on_conflict_do_update(index_elements=["day"], set_={"last": TicketCounter.last + 1})
+        seq = session.execute(stmt.returning(TicketCounter.last)).scalar_one()
     return f"{day}-{seq:04d}"
 
 
