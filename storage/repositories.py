@@ -16,15 +16,21 @@ OPEN = "open"
 # --- residents -------------------------------------------------------------------------------
 
 def resident(session: Session, openid: str, now: datetime) -> Resident:
-    """The resident with this openid, created on first contact."""
+    """The resident with this openid, created on first contact. Two first messages racing on two
+    workers both succeed: the insert does nothing on conflict and both read the one row."""
     r = session.scalar(select(Resident).where(Resident.openid == openid))
     if r is None:
-        r = Resident(openid=openid, state={}, created_at=now, last_seen_at=now)
-        session.add(r)
-        session.flush()
-    else:
+        session.execute(_insert(session, Resident).values(openid=openid, state={}, created_at=now, last_seen_at=now)
+                        .on_conflict_do_nothing(index_elements=["openid"]))
+        r = session.scalar(select(Resident).where(Resident.openid == openid))
+    elif (now - r.last_seen_at).total_seconds() > 60:   # not on every message: it would lock the row
         r.last_seen_at = now
     return r
+
+
+def _insert(session: Session, model):
+    """INSERT with ON CONFLICT support for the session's dialect."""
+    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(model)
 
 
 def set_state(r: Resident, **changes) -> None:
@@ -42,12 +48,10 @@ def set_state(r: Resident, **changes) -> None:
 
 def sync_grids(session: Session, grids) -> None:
     """Make the grid table match config (upsert by name; grids removed from config stay for history)."""
-    existing = {g.name: g for g in session.scalars(select(Grid))}
     for g in grids:
-        row = existing.get(g.name) or Grid(name=g.name)
-        row.buildings, row.robot_key = g.buildings, g.robot_key
-        row.leader_name, row.leader_userid = g.leader.name, g.leader.wecom_userid
-        session.add(row)
+        values = dict(buildings=g.buildings, robot_key=g.robot_key, leader_name=g.leader.name, leader_userid=g.leader.wecom_userid)
+        session.execute(_insert(session, Grid).values(name=g.name, **values)
+                        .on_conflict_do_update(index_elements=["name"], set_=values))
 
 
 def grid_by_name(session: Session, name: str) -> Grid:

@@ -163,3 +163,36 @@ def test_fake_platform_checks_like_wechat(live):
     assert requests.post(u + "/qy/cgi-bin/webhook/send", params={"key": "local-robot-grid-1"},
                          json={"msgtype": "markdown", "markdown": {"content": "x" * 5000}}, timeout=5).json()["errcode"] == 40058
     assert robot_calls(live) == []
+
+
+def test_new_residents_first_messages_racing_all_open_tickets(live, live_wechat):
+    openid = new_openid()
+    xmls = [live_wechat.xml(openid, "text", Content=f"{b}号楼楼道灯不亮了") for b in (1, 14, 27)]
+    barrier = threading.Barrier(3)
+
+    def attempt(xml):
+        barrier.wait()
+        return live_wechat.send_xml(xml)
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(attempt, xmls))
+    assert all(status == 200 and "已受理" in r["Content"] for status, r in results), results
+    with live.services.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 3
+        assert set(s.scalars(select(InboundMessage.status))) == {"handled"}
+
+
+def test_grid_sync_from_two_starting_workers(live, config):
+    from storage.db import transaction
+    barrier = threading.Barrier(2)
+
+    def sync(_):
+        barrier.wait()
+        with transaction(live.services.sessions) as s:
+            repo.sync_grids(s, config.grids)
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(sync, range(2)))
+    from storage.models import Grid
+    with live.services.sessions() as s:
+        assert sorted(s.scalars(select(Grid.name))) == sorted(g.name for g in config.grids)
