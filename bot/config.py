@@ -104,6 +104,8 @@ class OutboxConfig(_Model):
     max_backoff_seconds: float = Field(default=600.0, gt=0)
     max_attempts: int = Field(default=8, ge=1)
     http_timeout_seconds: float = Field(default=5.0, gt=0)
+    batch_size: int = Field(default=20, ge=1)              # rows claimed at once
+    batch_delay_seconds: float = Field(default=0.05, ge=0)  # after a wake-up, gather rows this long first
 
 
 class LocalConfig(_Model):

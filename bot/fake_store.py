@@ -6,7 +6,7 @@ import json
 import threading
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, delete, insert, select, update
+from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, delete, event, insert, select, update
 
 from storage.db import normalise_url
 
@@ -33,6 +33,15 @@ class FakeStore:
     def __init__(self, path: str):
         url = normalise_url(path if "://" in path else f"sqlite:///{path}")
         self.engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False})
+
+        @event.listens_for(self.engine, "connect")
+        def _pragmas(dbapi_conn, _record):
+            # a test double's record, not the bot's data: WAL and no fsync per call are plenty
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
         meta.create_all(self.engine)
         self._lock = threading.Lock()
 

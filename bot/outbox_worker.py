@@ -1,5 +1,11 @@
-"""Sends what the outbox holds: claim a row (atomic), send outside any transaction, record the outcome.
-Retries back off exponentially; permanent errors and exhausted rows end as failed, logged for staff."""
+"""Sends what the outbox holds: claim a batch of due rows (one atomic statement), send each outside
+any transaction, record the batch's outcomes in one transaction. Retries back off exponentially;
+permanent errors and exhausted rows end as failed, logged for staff.
+
+A row is only ever sent by the worker holding its lease: a batch stops before a send could outlive
+the lease, and hands its unsent rows back. A worker that dies mid-batch leaves its rows "sending"
+until the lease runs out; then they are claimed again (at least once, as with any outbox).
+"""
 from __future__ import annotations
 
 import logging
@@ -11,7 +17,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.transports import DeliveryError, Transports
 from handlers.clock import Clock
 from storage import repositories as repo
-from storage.models import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +27,10 @@ class OutboxWorker:
         self.transports = transports
         self.clock = clock
         self.cfg = cfg
+        self.batch = max(1, int(getattr(cfg, "batch_size", 20)))
         self.lease = timedelta(seconds=max(60.0, cfg.http_timeout_seconds * 6))
+        # a send may take longer than the timeout (it applies to connect and to each read): leave room
+        self.send_budget = timedelta(seconds=cfg.http_timeout_seconds * 3)
         self._running = threading.Lock()
 
     def backoff(self, attempts: int) -> timedelta:
@@ -35,46 +43,40 @@ class OutboxWorker:
         try:
             sent = 0
             while True:
-                with self.sessions() as s:
-                    ids = repo.due_outbox_ids(s, self.clock.now())
-                if not ids:
-                    return sent
-                progressed = False
-                for row_id in ids:
-                    outcome = self._deliver(row_id)
-                    sent += outcome == "sent"
-                    progressed |= outcome is not None
-                if not progressed:
+                n, claimed = self._batch()
+                sent += n
+                if claimed < self.batch:  # nothing more was due when we claimed
                     return sent
         finally:
             self._running.release()
 
-    def _deliver(self, row_id: int) -> str | None:
+    def _batch(self) -> tuple[int, int]:
+        """Claim, send and record one batch: (sent, claimed)."""
         now = self.clock.now()
+        lease_until = now + self.lease
         with self.sessions() as s, s.begin():
-            if not repo.claim_outbox(s, row_id, now, self.lease):
-                return None               # another worker has it
-            row = s.get(Outbox, row_id)
-            channel, target, payload, attempts = row.channel, row.target, row.payload, row.attempts
-        try:
-            self.transports.send(channel, target, payload)
-        except DeliveryError as e:
-            return self._failed(row_id, attempts, e)
+            rows = repo.claim_due_outbox(s, now, lease_until, self.batch)
+        if not rows:
+            return 0, 0
+        sent: list[int] = []
+        retry: dict = {}
+        failed: dict = {}
+        release: list[int] = []
+        for row in rows:
+            if self.clock.now() + self.send_budget > lease_until:
+                release.append(row.id)    # no time left under this lease: someone claims it later
+                continue
+            try:
+                self.transports.send(row.channel, row.target, row.payload)
+            except DeliveryError as e:
+                if e.permanent or row.attempts >= self.cfg.max_attempts:
+                    failed[row.id] = str(e)[:500]
+                    log.error("outbox %s (%s) failed for good after %s attempts: %s", row.id, row.channel, row.attempts, e)
+                else:
+                    retry[row.id] = (self.clock.now() + self.backoff(row.attempts), str(e)[:500])
+                    log.warning("outbox %s (%s) attempt %s failed, retrying: %s", row.id, row.channel, row.attempts, e)
+                continue
+            sent.append(row.id)
         with self.sessions() as s, s.begin():
-            row = s.get(Outbox, row_id)
-            row.status, row.sent_at, row.lease_until, row.last_error = "sent", self.clock.now(), None, None
-        return "sent"
-
-    def _failed(self, row_id: int, attempts: int, e: DeliveryError) -> str:
-        now = self.clock.now()
-        give_up = e.permanent or attempts >= self.cfg.max_attempts
-        with self.sessions() as s, s.begin():
-            row = s.get(Outbox, row_id)
-            row.last_error, row.lease_until = str(e)[:500], None
-            if give_up:
-                row.status = "failed"
-                log.error("outbox %s (%s) failed for good after %s attempts: %s", row_id, row.channel, attempts, e)
-            else:
-                row.status, row.next_attempt_at = "pending", now + self.backoff(attempts)
-                log.warning("outbox %s (%s) attempt %s failed, retrying: %s", row_id, row.channel, attempts, e)
-        return "failed" if give_up else "retry"
+            repo.finish_outbox(s, lease_until, self.clock.now(), sent, retry, failed, release)
+        return len(sent), len(rows)

@@ -5,7 +5,7 @@ the real platform in production, the bot's own fake platform in local mode.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 from wechatpy.client import WeChatClient
@@ -58,6 +58,7 @@ class Transports:
     wecom_base: str
     agent_id: int
     timeout: float
+    http: requests.Session = field(default_factory=requests.Session)   # keep-alive (and TLS sessions) across pushes
 
     @classmethod
     def from_config(cls, cfg, local_base: str | None) -> "Transports":
@@ -84,7 +85,7 @@ class Transports:
             raise DeliveryError(f"network: {type(e).__name__}") from None
 
     def _robot(self, key: str, body: dict) -> None:
-        res = requests.post(self.wecom_base + "webhook/send", params={"key": key}, json=body, timeout=self.timeout)
+        res = self.http.post(self.wecom_base + "webhook/send", params={"key": key}, json=body, timeout=self.timeout)
         if res.status_code >= 500:
             raise DeliveryError(f"HTTP {res.status_code}")
         try:

@@ -153,18 +153,45 @@ def cancel_pending(session: Session, ticket_id: int, kind: str) -> int:
     return res.rowcount
 
 
-def due_outbox_ids(session: Session, now: datetime, limit: int = 20) -> list[int]:
-    q = select(Outbox.id).where(or_(
-        and_(Outbox.status == "pending", Outbox.next_attempt_at <= now),
-        and_(Outbox.status == "sending", Outbox.lease_until < now),   # a worker died mid-send
-    )).order_by(Outbox.next_attempt_at, Outbox.id).limit(limit)
-    return list(session.scalars(q))
+def _outbox_due(now: datetime):
+    t = Outbox.__table__
+    return or_(and_(t.c.status == "pending", t.c.next_attempt_at <= now),
+               and_(t.c.status == "sending", t.c.lease_until < now))      # a worker died mid-send
 
 
-def claim_outbox(session: Session, row_id: int, now: datetime, lease: timedelta) -> bool:
-    """Atomically take a due row; exactly one worker wins (compare-and-set on status)."""
-    res = session.execute(update(Outbox).where(Outbox.id == row_id, or_(
-        and_(Outbox.status == "pending", Outbox.next_attempt_at <= now),
-        and_(Outbox.status == "sending", Outbox.lease_until < now),
-    )).values(status="sending", lease_until=now + lease, attempts=Outbox.attempts + 1))
-    return res.rowcount == 1
+def claim_due_outbox(session: Session, now: datetime, lease_until: datetime, limit: int = 20) -> list:
+    """Atomically take up to `limit` due rows (oldest first) in one statement; returns
+    (id, channel, target, payload, attempts) rows, attempts already counting this one.
+
+    PostgreSQL: the inner SELECT locks its rows FOR UPDATE SKIP LOCKED, so concurrent claimers take
+    disjoint batches without waiting on each other; the outer WHERE repeats the due condition as a
+    compare-and-set. SQLite: BEGIN IMMEDIATE serialises writers, so the same statement is atomic."""
+    t = Outbox.__table__
+    due = _outbox_due(now)
+    ids = (select(t.c.id).where(due).order_by(t.c.next_attempt_at, t.c.id).limit(limit)
+           .with_for_update(skip_locked=True))
+    stmt = (update(t).where(t.c.id.in_(ids.scalar_subquery()), due)
+            .values(status="sending", lease_until=lease_until, attempts=t.c.attempts + 1)
+            .returning(t.c.id, t.c.channel, t.c.target, t.c.payload, t.c.attempts, t.c.next_attempt_at))
+    rows = session.connection().execute(stmt).all()
+    return sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
+
+
+def finish_outbox(session: Session, lease_until: datetime, now: datetime, sent: list[int],
+                  retry: dict[int, tuple[datetime, str]], failed: dict[int, str], release: list[int]) -> None:
+    """Record a claimed batch's outcomes in the caller's transaction. Only rows still held under
+    this claim's lease are touched (a row whose lease ran out belongs to whoever claimed it next)."""
+    t = Outbox.__table__
+    conn = session.connection()
+    ours = and_(t.c.status == "sending", t.c.lease_until == lease_until)
+    if sent:
+        conn.execute(update(t).where(t.c.id.in_(sent), ours)
+                     .values(status="sent", sent_at=now, lease_until=None, last_error=None))
+    for row_id, (next_at, error) in retry.items():
+        conn.execute(update(t).where(t.c.id == row_id, ours)
+                     .values(status="pending", next_attempt_at=next_at, lease_until=None, last_error=error))
+    for row_id, error in failed.items():
+        conn.execute(update(t).where(t.c.id == row_id, ours).values(status="failed", lease_until=None, last_error=error))
+    if release:      # claimed but not attempted (the batch ran out of lease): as if never claimed
+        conn.execute(update(t).where(t.c.id.in_(release), ours)
+                     .values(status="pending", lease_until=None, attempts=t.c.attempts - 1))
