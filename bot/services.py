@@ -50,12 +50,12 @@ def build_services(cfg: Config, clock: Clock, *, migrate: bool = True, base_url:
         upgrade(engine)
     sessions = make_session_factory(engine)
     with transaction(sessions) as s:
-        repo.sync_grids(s, cfg.grids)
+        grids = repo.sync_grids(s, cfg.grids)
     base = (base_url or cfg.server.public_url or f"http://{cfg.server.host}:{cfg.server.port}").rstrip("/")
     transports = Transports.from_config(cfg, base if cfg.local_mode else None)
     return Services(
         config=cfg, clock=clock, engine=engine, sessions=sessions,
-        intake=Intake(IntakeSettings.from_config(cfg), clock),
+        intake=Intake(IntakeSettings.from_config(cfg), clock, grids=grids),
         crypto=Crypto(cfg.wechat.token, cfg.wechat.encoding_aes_key, cfg.wechat.app_id),
         staff_crypto=Crypto(cfg.wecom.callback_token, cfg.wecom.callback_aes_key, cfg.wecom.corp_id),
         staff_desk=StaffDesk.from_config(cfg, clock),

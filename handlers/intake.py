@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from types import SimpleNamespace
 from datetime import datetime, timedelta
 
 import nlp
@@ -48,10 +49,14 @@ class IntakeSettings:
 
 
 class Intake:
-    def __init__(self, settings: IntakeSettings, clock: Clock, classify=nlp.classify):
+    def __init__(self, settings: IntakeSettings, clock: Clock, classify=nlp.classify,
+                 grids: dict[str, repo.GridInfo] | None = None):
         self.s = settings
         self.clock = clock
         self.classify = classify
+        # grids by name, as synced from config at start (None: read them from the database)
+        self.grids = grids
+        self._grid_ids = {g.id: g for g in grids.values()} if grids else {}
 
     # -- entry point ----------------------------------------------------------------------------
     def handle(self, session: Session, msg: Inbound) -> tuple[str, int | None]:
@@ -102,9 +107,15 @@ class Intake:
             return replies.thanks(), None
 
         c = self.classify(text)
-        waiting = repo.recent_open_ticket(session, r.id, now - ATTACH_WINDOW)
-        if waiting is not None and waiting.needs_detail:
-            return self._fill_photo_ticket(session, r, waiting, text, c, actor, now)
+        photo = (r.state or {}).get("photo")      # set while a photo-only ticket may wait for words
+        if photo:
+            if photo.get("at", 0) < (now - ATTACH_WINDOW).timestamp():
+                repo.set_state(r, photo=None)
+            else:
+                waiting = repo.recent_open_ticket(session, r.id, now - ATTACH_WINDOW)
+                if waiting is not None and waiting.needs_detail:
+                    repo.set_state(r, photo=None)
+                    return self._fill_photo_ticket(session, r, waiting, text, c, actor, now)
         if c.emergency is None and not c.low_confidence:
             joined = self._join_duplicate(session, r, text, c, actor, now)
             if joined is not None:
@@ -113,7 +124,8 @@ class Intake:
 
     def _open_ticket(self, session, r: Resident, text: str, c: Classification, actor: str, now: datetime):
         grid, located, loc = self._grid_for(session, r, c.location)
-        ticket = self._new_ticket(session, r, grid, c.category, text, loc, now, c=c)
+        ticket = self._new_ticket(session, r, grid, c.category, text, loc, now, c=c,
+                                  confirmed=not (c.low_confidence and c.emergency is None))
         repo.add_event(session, ticket, actor, "created", now, category=c.category,
                        confidence=round(c.confidence, 3), terms=c.terms[:8], emergency=ticket.emergency)
         lead = ""
@@ -123,7 +135,6 @@ class Intake:
                          now, ticket_id=ticket.id, dedupe_key=f"t{ticket.id}:emergency")
         if c.low_confidence and c.emergency is None:
             options = [code for code, _ in c.top[:3] if code != categories.OTHER][:3] + [categories.OTHER]
-            ticket.category_confirmed = False
             repo.set_state(r, menu={"ticket_id": ticket.id, "options": options})
             self._push(session, ticket, grid, now, not_before=now + HOLD_PUSH)
             return lead + replies.menu(ticket.code, options), ticket.id
@@ -146,9 +157,10 @@ class Intake:
         ticket.category_confirmed = True
         repo.add_event(session, ticket, actor, "category_chosen", now, old=old, new=chosen)
         held = repo.cancel_pending(session, ticket.id, "ticket_push")
-        self._push(session, ticket, ticket.grid, now, title="新工单" if held else "类别更正", key="chosen")
+        grid = self._grid_by_id(session, ticket.grid_id)
+        self._push(session, ticket, grid, now, title="新工单" if held else "类别更正", key="chosen")
         d = deadlines(chosen, ticket.created_at)
-        return replies.accepted(ticket.code, chosen, ticket.grid.leader_name, d.fix_is_plan,
+        return replies.accepted(ticket.code, chosen, grid.leader_name, d.fix_is_plan,
                                 ticket.location_text is not None, ticket.emergency is not None), ticket.id
 
     def _rating(self, session, r: Resident, rating: dict, text: str, actor: str, now: datetime):
@@ -163,7 +175,8 @@ class Intake:
         if re.fullmatch(r"(没|没有|未)解决[了！!。]*|不满意[！!。]*", text.strip()):
             t.status, t.resolved_at, t.updated_at = repo.OPEN, None, now
             repo.add_event(session, t, actor, "reopened", now, reason="resident: not solved")
-            self._push(session, t, t.grid, now, title="居民反馈未解决", key=f"reopen{now.timestamp():.0f}")
+            self._push(session, t, self._grid_by_id(session, t.grid_id), now, title="居民反馈未解决",
+                       key=f"reopen{now.timestamp():.0f}")
             return replies.not_solved(t.code), t.id
         return None
 
@@ -173,9 +186,9 @@ class Intake:
         except ImportError:          # first version of nlp: no duplicate matching
             return None
         grid, _, loc = self._grid_for(session, r, c.location)
-        for t in repo.open_tickets_like(session, grid.id, c.category, now - DUPLICATE_WINDOW):
-            if t.resident_id == r.id:
-                continue
+        # other residents' tickets only; none located in another building (similar() vetoes those)
+        for t in repo.open_tickets_like(session, grid.id, c.category, now - DUPLICATE_WINDOW, exclude_resident=r.id,
+                                        building=loc.building if loc is not None else None):
             t_loc = Location(text=t.location_text or "", building=t.building, unit=t.unit, room=t.room) if t.location_text else None
             if similar(text, t.text, loc, t_loc) >= THRESHOLD:
                 if repo.add_follower(session, t, r.id, now):
@@ -191,8 +204,8 @@ class Intake:
             repo.add_event(session, t, actor, "photo_added", now, media_id=msg.media_id)
             return replies.photo_attached(t.code), t.id
         grid, _, loc = self._grid_for(session, r, None)
-        t = self._new_ticket(session, r, grid, categories.OTHER, "", loc, now)
-        t.needs_detail, t.category_confirmed = True, False
+        t = self._new_ticket(session, r, grid, categories.OTHER, "", loc, now, confirmed=False, needs_detail=True)
+        repo.set_state(r, photo={"ticket_id": t.id, "at": now.timestamp()})   # the next words fill it
         repo.attach(session, t, "image", now, media_id=msg.media_id, url=msg.pic_url)
         repo.add_event(session, t, actor, "created", now, category=t.category, via="photo")
         self._push(session, t, grid, now, not_before=now + HOLD_PUSH)
@@ -203,16 +216,17 @@ class Intake:
         t.text, t.needs_detail, t.category_confirmed = text, False, True
         t.confidence, t.terms = c.confidence, c.terms[:8]
         self._recategorise(t, c.category, now, emergency=c.emergency.kind if c.emergency else None)
+        grid = self._grid_by_id(session, t.grid_id)
         if c.location is not None and t.location_text is None:
             grid, _, loc = self._grid_for(session, r, c.location)
             self._set_location(t, loc)
-            t.grid_id, t.grid = grid.id, grid
+            t.grid_id = grid.id
         repo.add_event(session, t, actor, "detail_added", now, category=c.category)
         held = repo.cancel_pending(session, t.id, "ticket_push")
-        self._push(session, t, t.grid, now, title="新工单" if held else "工单补充", key="detail")
+        self._push(session, t, grid, now, title="新工单" if held else "工单补充", key="detail")
         lead = replies.emergency_first(c.emergency.advice) + "\n" if c.emergency else ""
         d = deadlines(t.category, t.created_at)
-        return lead + replies.accepted(t.code, t.category, t.grid.leader_name, d.fix_is_plan,
+        return lead + replies.accepted(t.code, t.category, grid.leader_name, d.fix_is_plan,
                                        t.location_text is not None, t.emergency is not None), t.id
 
     def _location(self, session, r: Resident, msg: Inbound, actor: str, now: datetime):
@@ -238,30 +252,36 @@ class Intake:
             elif r.building:
                 loc = Location(text=f"{r.building}号楼", building=r.building)
         name, located = route(loc, list(self.s.grid_rules), self.s.default_grid)
-        return repo.grid_by_name(session, name), located, loc
+        grid = self.grids.get(name) if self.grids else None
+        return grid or repo.grid_by_name(session, name), located, loc
+
+    def _grid_by_id(self, session, grid_id: int) -> repo.GridInfo:
+        return self._grid_ids.get(grid_id) or repo.grid_by_id(session, grid_id)
 
     def _new_ticket(self, session, r: Resident, grid, category: str, text: str, loc: Location | None,
-                    now: datetime, c: Classification | None = None) -> Ticket:
+                    now: datetime, c: Classification | None = None, *, confirmed: bool = True,
+                    needs_detail: bool = False) -> SimpleNamespace:
+        """Insert a ticket (one Core INSERT) and return its values as attributes (id included)."""
         emergency = c.emergency.kind if c and c.emergency else None
         d = deadlines(category, now)
-        t = Ticket(code=repo.next_ticket_code(session, now, self.s.timezone), category=category,
-                   priority=_priority(category, emergency), emergency=emergency, status=repo.OPEN, text=text,
-                   confidence=c.confidence if c else 0.0, terms=(c.terms[:8] if c else []),
-                   category_confirmed=True, needs_detail=False, grid_id=grid.id, grid=grid, resident_id=r.id,
-                   created_at=now, updated_at=now, due_onsite_at=d.onsite, due_fix_at=d.fix)
+        t = SimpleNamespace(code=repo.next_ticket_code(session, now, self.s.timezone), category=category,
+                            priority=_priority(category, emergency), emergency=emergency, status=repo.OPEN, text=text,
+                            confidence=c.confidence if c else 0.0, terms=(c.terms[:8] if c else []),
+                            category_confirmed=confirmed, needs_detail=needs_detail, grid_id=grid.id, resident_id=r.id,
+                            created_at=now, updated_at=now, due_onsite_at=d.onsite, due_fix_at=d.fix,
+                            location_text=None, building=None, unit=None, room=None, latitude=None, longitude=None)
         self._set_location(t, loc)
         kept = (r.state or {}).get("location")
         if kept:
             t.latitude, t.longitude = kept.get("lat"), kept.get("lng")
             repo.set_state(r, location=None)
-        if loc is not None and loc.building:
+        if loc is not None and loc.building and r.building != loc.building:
             r.building = loc.building
-        session.add(t)
-        session.flush()
+        t.id = repo.insert_ticket(session, **vars(t))
         return t
 
     @staticmethod
-    def _set_location(t: Ticket, loc: Location | None) -> None:
+    def _set_location(t, loc: Location | None) -> None:
         if loc is not None:
             t.location_text = loc.label()[:128]
             t.building, t.unit, t.room = loc.building, loc.unit, loc.room

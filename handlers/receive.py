@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,6 +20,9 @@ from storage import repositories as repo
 from storage.models import InboundMessage
 
 log = logging.getLogger(__name__)
+_T = InboundMessage.__table__
+_INSERT = insert(_T).returning(_T.c.id)
+_DONE = update(_T).where(_T.c.id == bindparam("row_id"))     # SET from the other parameters
 
 
 class Handler(Protocol):
@@ -33,18 +37,20 @@ def receive(factory: sessionmaker[Session], intake: Handler, msg: Inbound, raw: 
     now = intake.clock.now()
     try:
         with factory() as session, session.begin():
-            row = InboundMessage(dedupe_key=msg.dedupe_key, openid=msg.openid, msg_type=msg.type, raw=raw,
-                                 received_at=now, status="received")
-            session.add(row)
-            session.flush()                      # takes the unique key now: retries wait here
+            conn = session.connection()
+            # takes the unique key now: retries (on any worker) wait here until we commit
+            row_id = conn.execute(_INSERT, {"dedupe_key": msg.dedupe_key, "openid": msg.openid, "msg_type": msg.type,
+                                            "raw": raw, "received_at": now, "status": "received"}).scalar_one()
             try:
                 with session.begin_nested():
                     reply, ticket_id = intake.handle(session, msg)
-                row.status, row.reply, row.ticket_id = "handled", reply, ticket_id
+                done = {"status": "handled", "reply": reply, "ticket_id": ticket_id, "error": None}
             except Exception as e:              # effects rolled back; the message stays
                 log.exception("handling inbound %s failed", msg.dedupe_key)
-                row.status, row.reply, row.error = "failed", replies.failed(), f"{type(e).__name__}: {e}"[:2000]
-            return row.reply or "", True
+                done = {"status": "failed", "reply": replies.failed(), "ticket_id": None,
+                        "error": f"{type(e).__name__}: {e}"[:2000]}
+            conn.execute(_DONE, {"row_id": row_id, **done})
+            return done["reply"] or "", True
     except IntegrityError:
         with factory() as session:
             row = repo.inbound_by_key(session, msg.dedupe_key)

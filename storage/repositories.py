@@ -1,10 +1,11 @@
 """Queries and writes the handlers need, on an open Session (the caller owns the transaction)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -12,17 +13,33 @@ from storage.models import Attachment, Grid, InboundMessage, Outbox, Resident, T
 
 OPEN = "open"
 
+# Statements of the per-message path, built once: parameters go with execute(), so SQLAlchemy
+# reuses the compiled form without coercing literals and computing a cache key each time.
+_SELECT_RESIDENT = select(Resident).where(Resident.openid == bindparam("openid"))
+_INSERT_TICKET = insert(Ticket.__table__).returning(Ticket.__table__.c.id)
+_INSERT_EVENT = insert(TicketEvent.__table__)
+_INSERT_OUTBOX = insert(Outbox.__table__)
+
+
+def _counter_upsert(dialect):
+    stmt = dialect.insert(TicketCounter).values(day=bindparam("day"), last=1)
+    return (stmt.on_conflict_do_update(index_elements=["day"], set_={"last": TicketCounter.last + 1})
+            .returning(TicketCounter.last))
+
+
+_BUMP_COUNTER = {"postgresql": _counter_upsert(postgresql), "sqlite": _counter_upsert(sqlite)}
+
 
 # --- residents -------------------------------------------------------------------------------
 
 def resident(session: Session, openid: str, now: datetime) -> Resident:
     """The resident with this openid, created on first contact. Two first messages racing on two
     workers both succeed: the insert does nothing on conflict and both read the one row."""
-    r = session.scalar(select(Resident).where(Resident.openid == openid))
+    r = session.scalar(_SELECT_RESIDENT, {"openid": openid})
     if r is None:
         session.execute(_insert(session, Resident).values(openid=openid, state={}, created_at=now, last_seen_at=now)
                         .on_conflict_do_nothing(index_elements=["openid"]))
-        r = session.scalar(select(Resident).where(Resident.openid == openid))
+        r = session.scalar(_SELECT_RESIDENT, {"openid": openid})
     elif (now - r.last_seen_at).total_seconds() > 60:   # not on every message: it would lock the row
         r.last_seen_at = now
     return r
@@ -46,16 +63,37 @@ def set_state(r: Resident, **changes) -> None:
 
 # --- grids -----------------------------------------------------------------------------------
 
-def sync_grids(session: Session, grids) -> None:
-    """Make the grid table match config (upsert by name; grids removed from config stay for history)."""
+@dataclass(frozen=True)
+class GridInfo:
+    """A grid as config defines it, plus its row id (for the ticket's foreign key). Grids only
+    change with config, i.e. at start, so each process keeps them in memory."""
+    id: int
+    name: str
+    leader_name: str
+    leader_userid: str
+    robot_key: str
+
+
+def _grid_info(g: Grid) -> GridInfo:
+    return GridInfo(g.id, g.name, g.leader_name, g.leader_userid, g.robot_key)
+
+
+def sync_grids(session: Session, grids) -> dict[str, GridInfo]:
+    """Make the grid table match config (upsert by name; grids removed from config stay for history).
+    Returns every grid by name."""
     for g in grids:
         values = dict(buildings=g.buildings, robot_key=g.robot_key, leader_name=g.leader.name, leader_userid=g.leader.wecom_userid)
         session.execute(_insert(session, Grid).values(name=g.name, **values)
                         .on_conflict_do_update(index_elements=["name"], set_=values))
+    return {g.name: _grid_info(g) for g in session.scalars(select(Grid))}
 
 
-def grid_by_name(session: Session, name: str) -> Grid:
-    return session.scalars(select(Grid).where(Grid.name == name)).one()
+def grid_by_name(session: Session, name: str) -> GridInfo:
+    return _grid_info(session.scalars(select(Grid).where(Grid.name == name)).one())
+
+
+def grid_by_id(session: Session, grid_id: int) -> GridInfo:
+    return _grid_info(session.get(Grid, grid_id))
 
 
 # --- tickets ---------------------------------------------------------------------------------
@@ -71,21 +109,21 @@ def next_ticket_code(session: Session, now: datetime, tz: str) -> str:
     day = now.astimezone(ZoneInfo(tz)).strftime("%Y%m%d")
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
-        stmt = postgresql.insert(TicketCounter).values(day=day, last=1)
-        stmt = stmt.on_conflict_do_update(index_elements=["day"], set_={"last": TicketCounter.last + 1})
         with bind.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            seq = conn.execute(stmt.returning(TicketCounter.last)).scalar_one()
+            seq = conn.execute(_BUMP_COUNTER["postgresql"], {"day": day}).scalar_one()
     else:
-        stmt = sqlite.insert(TicketCounter).values(day=day, last=1)
-        stmt = stmt.on_conflict_do_update(index_elements=["day"], set_={"last": TicketCounter.last + 1})
-        seq = session.execute(stmt.returning(TicketCounter.last)).scalar_one()
+        seq = session.connection().execute(_BUMP_COUNTER["sqlite"], {"day": day}).scalar_one()
     return f"{day}-{seq:04d}"
 
 
-def add_event(session: Session, ticket: Ticket, actor: str, kind: str, now: datetime, **data) -> TicketEvent:
-    ev = TicketEvent(ticket_id=ticket.id, at=now, actor=actor, kind=kind, data=data)
-    session.add(ev)
-    return ev
+def insert_ticket(session: Session, **values) -> int:
+    """A new ticket row (Core: one INSERT, no unit of work); returns its id."""
+    return session.connection().execute(_INSERT_TICKET, values).scalar_one()
+
+
+def add_event(session: Session, ticket, actor: str, kind: str, now: datetime, **data) -> None:
+    """Append to the ticket's history now (Core INSERT; `ticket` needs only an id)."""
+    session.connection().execute(_INSERT_EVENT, {"ticket_id": ticket.id, "at": now, "actor": actor, "kind": kind, "data": data})
 
 
 def recent_open_ticket(session: Session, resident_id: int, since: datetime) -> Ticket | None:
@@ -95,11 +133,33 @@ def recent_open_ticket(session: Session, resident_id: int, since: datetime) -> T
         .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(1)).first()
 
 
-def open_tickets_like(session: Session, grid_id: int, category: str, since: datetime, exclude_resident: int | None = None) -> list[Ticket]:
-    """Open tickets of a grid and category since `since`: candidates for joining a report as "+1"."""
-    q = select(Ticket).where(Ticket.grid_id == grid_id, Ticket.category == category,
-                             Ticket.status == OPEN, Ticket.created_at >= since)
-    return list(session.scalars(q.order_by(Ticket.created_at.desc()).limit(50)))
+def open_tickets_like(session: Session, grid_id: int, category: str, since: datetime, exclude_resident: int | None = None,
+                      building: str | None = None) -> list:
+    """Open tickets of a grid and category since `since`: candidates for joining a report as "+1".
+    Only the columns the comparison needs (Core rows: id, code, category, text, resident_id,
+    location_text, building, unit, room). `exclude_resident`: not this resident's own tickets.
+    `building`: leave out tickets located in another building (similarity vetoes those anyway)."""
+    q = _like_query(exclude_resident is not None, bool(building))
+    return list(session.connection().execute(q, {"grid_id": grid_id, "category": category, "since": since,
+                                                 "resident": exclude_resident, "building": building}))
+
+
+_LIKE_QUERIES: dict = {}
+
+
+def _like_query(exclude: bool, building: bool):
+    q = _LIKE_QUERIES.get((exclude, building))
+    if q is None:
+        t = Ticket.__table__
+        q = select(t.c.id, t.c.code, t.c.category, t.c.text, t.c.resident_id, t.c.location_text, t.c.building,
+                   t.c.unit, t.c.room).where(t.c.grid_id == bindparam("grid_id"), t.c.category == bindparam("category"),
+                                             t.c.status == OPEN, t.c.created_at >= bindparam("since", type_=t.c.created_at.type))
+        if exclude:
+            q = q.where(or_(t.c.resident_id.is_(None), t.c.resident_id != bindparam("resident")))
+        if building:
+            q = q.where(or_(t.c.location_text.is_(None), t.c.building.is_(None), t.c.building == bindparam("building")))
+        q = _LIKE_QUERIES[(exclude, building)] = q.order_by(t.c.created_at.desc()).limit(50)
+    return q
 
 
 def tickets_of(session: Session, resident_id: int, limit: int = 5) -> list[Ticket]:
@@ -109,7 +169,7 @@ def tickets_of(session: Session, resident_id: int, limit: int = 5) -> list[Ticke
     return list(session.scalars(q.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)))
 
 
-def add_follower(session: Session, ticket: Ticket, resident_id: int, now: datetime) -> bool:
+def add_follower(session: Session, ticket, resident_id: int, now: datetime) -> bool:
     """False when the resident already follows (or owns) the ticket."""
     if ticket.resident_id == resident_id or session.scalar(select(TicketFollower.id).where(
             TicketFollower.ticket_id == ticket.id, TicketFollower.resident_id == resident_id)):
@@ -138,11 +198,12 @@ def inbound_by_key(session: Session, key: str) -> InboundMessage | None:
 # --- outbox ----------------------------------------------------------------------------------
 
 def enqueue(session: Session, channel: str, target: str, payload: dict, now: datetime, *,
-            ticket_id: int | None = None, dedupe_key: str | None = None, not_before: datetime | None = None) -> Outbox:
-    row = Outbox(channel=channel, target=target, payload=payload, ticket_id=ticket_id, dedupe_key=dedupe_key,
-                 status="pending", attempts=0, next_attempt_at=not_before or now, created_at=now)
-    session.add(row)
-    return row
+            ticket_id: int | None = None, dedupe_key: str | None = None, not_before: datetime | None = None) -> None:
+    """Queue a delivery in the caller's transaction (Core INSERT, executed now: a duplicate
+    dedupe_key raises IntegrityError here)."""
+    session.connection().execute(_INSERT_OUTBOX, {
+        "channel": channel, "target": target, "payload": payload, "ticket_id": ticket_id, "dedupe_key": dedupe_key,
+        "status": "pending", "attempts": 0, "next_attempt_at": not_before or now, "created_at": now})
 
 
 def cancel_pending(session: Session, ticket_id: int, kind: str) -> int:
