@@ -1,9 +1,9 @@
 """Throughput and latency of the whole /wechat path on the server we ship, beside /healthz.
 
     .venv/bin/python bench/bench_webhook.py [--seconds 10] [--warmup 3] [--connections 8]
-                                            [--db postgresql|sqlite] [--client-procs 1] [--workers 2]
+                                            [--db postgresql|sqlite] [--client-procs 1] [--workers N] [--threads N]
 
-Starts run_bot.py (gunicorn, gthread, --workers 2) on a free loopback port with a temporary config
+Starts run_bot.py (gunicorn, gthread, workers x threads as config.yaml ships them) on a free loopback port with a temporary config
 (config.yaml + overrides: a fresh PostgreSQL schema at --pg, or a SQLite file with --db sqlite; the
 fake platform's store in a temp dir), then drives it with N keep-alive connections (each its own
 http.client.HTTPConnection in its own thread; --client-procs spreads them over processes):
@@ -523,7 +523,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--connections", type=int, default=8, help="concurrent keep-alive connections (default 8)")
     ap.add_argument("--client-procs", type=int, default=1,
                     help="client processes the connections are spread over (default 1: 8 threads in this process)")
-    ap.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2, as shipped)")
+    ap.add_argument("--workers", type=int, default=None, help="gunicorn worker processes (default: server.workers, as shipped)")
+    ap.add_argument("--threads", type=int, default=None, help="threads per worker (default: server.threads, as shipped)")
     ap.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
     ap.add_argument("--pg", default=PG_BASE, help=f"PostgreSQL database for the fresh schema (default {PG_BASE})")
     ap.add_argument("--no-subscribe", action="store_true",
@@ -551,9 +552,13 @@ def main(argv: list[str] | None = None) -> int:
             db_url = f"sqlite:///{tmp}/jiesu.sqlite3"
         port = free_port()
         fake_store = str(tmp / "fake_wechat.sqlite3")
-        cfg = load_config(ROOT / "config.yaml", environ={}, overrides={
-            "database.url": db_url, "local.fake_store": fake_store, "server.host": HOST, "server.port": port,
-            "server.workers": a.workers, "wechat.message_mode": "safe"})
+        overrides = {"database.url": db_url, "local.fake_store": fake_store, "server.host": HOST, "server.port": port,
+                     "wechat.message_mode": "safe"}
+        if a.workers:
+            overrides["server.workers"] = a.workers
+        if a.threads:
+            overrides["server.threads"] = a.threads
+        cfg = load_config(ROOT / "config.yaml", environ={}, overrides=overrides)
         cfg_path = tmp / "config.yaml"
         cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if k not in ENV_OVERRIDES}   # the temp config rules
@@ -583,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         db = Db(db_url, fake_store)
 
         procs = max(1, min(a.client_procs, a.connections))
-        print(f"接诉 /wechat benchmark: {Path(a.run_bot).name} (gunicorn gthread, {a.workers} workers x {cfg.server.threads} threads, "
+        print(f"接诉 /wechat benchmark: {Path(a.run_bot).name} (gunicorn gthread, {cfg.server.workers} workers x {cfg.server.threads} threads, "
               f"pids {proc.pid}/{','.join(map(str, workers))}) on {HOST}:{port}, {a.db}"
               f"{f' schema {schema}' if schema else ''}, message_mode safe")
         print(f"client: {a.connections} keep-alive connections, {procs} process(es) x threads; "

@@ -5,7 +5,8 @@ the real platform in production, the bot's own fake platform in local mode.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass
 
 import requests
 from wechatpy.client import WeChatClient
@@ -46,6 +47,18 @@ class WeComAppClient(WeComClient):
                                         params={"corpid": self.corp_id, "corpsecret": self.secret})
 
 
+def _session_for(base: str) -> requests.Session:
+    """A requests.Session that reads the proxy and CA settings of the environment (HTTPS_PROXY,
+    NO_PROXY, REQUESTS_CA_BUNDLE, ...) once, here, instead of scanning os.environ on every call."""
+    s = requests.Session()
+    s.proxies.update(requests.utils.get_environ_proxies(base))
+    ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if ca:
+        s.verify = ca
+    s.trust_env = False
+    return s
+
+
 def _wechat_error(e: WeChatClientException) -> DeliveryError:
     code = e.errcode if isinstance(e.errcode, int) else None
     return DeliveryError(f"errcode {code}: {e.errmsg}", permanent=code in PERMANENT_ERRCODES, errcode=code)
@@ -58,7 +71,11 @@ class Transports:
     wecom_base: str
     agent_id: int
     timeout: float
-    http: requests.Session = field(default_factory=requests.Session)   # keep-alive (and TLS sessions) across pushes
+    http: requests.Session | None = None    # robot calls: keep-alive (and TLS sessions) across pushes
+
+    def __post_init__(self):
+        if self.http is None:
+            self.http = _session_for(self.wecom_base)
 
     @classmethod
     def from_config(cls, cfg, local_base: str | None) -> "Transports":

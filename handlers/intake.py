@@ -22,7 +22,8 @@ from handlers.inbound import Inbound
 from handlers.routing import GridRule, parse_buildings, route
 from handlers.sla import deadlines
 from storage import repositories as repo
-from storage.models import Resident, Ticket
+from storage.models import Ticket
+from storage.repositories import ResidentRow as Resident
 
 ATTACH_WINDOW = timedelta(minutes=10)     # a photo or location within this joins the last ticket
 HOLD_PUSH = timedelta(minutes=10)         # how long a push waits for the resident's menu choice
@@ -63,6 +64,11 @@ class Intake:
         """(reply text, ticket id or None)."""
         now = self.clock.now()
         r = repo.resident(session, msg.openid, now)
+        out = self._handle(session, r, msg, now)
+        repo.save_resident(session, r)
+        return out
+
+    def _handle(self, session: Session, r, msg: Inbound, now: datetime) -> tuple[str, int | None]:
         actor = f"resident:{msg.openid}"
         if msg.type == "text":
             return self._text(session, r, msg.content.strip(), actor, now)

@@ -15,7 +15,8 @@ OPEN = "open"
 
 # Statements of the per-message path, built once: parameters go with execute(), so SQLAlchemy
 # reuses the compiled form without coercing literals and computing a cache key each time.
-_SELECT_RESIDENT = select(Resident).where(Resident.openid == bindparam("openid"))
+_R = Resident.__table__
+_SELECT_RESIDENT = select(_R.c.id, _R.c.building, _R.c.state, _R.c.last_seen_at).where(_R.c.openid == bindparam("openid"))
 _INSERT_TICKET = insert(Ticket.__table__).returning(Ticket.__table__.c.id)
 _INSERT_EVENT = insert(TicketEvent.__table__)
 _INSERT_OUTBOX = insert(Outbox.__table__)
@@ -32,17 +33,44 @@ _BUMP_COUNTER = {"postgresql": _counter_upsert(postgresql), "sqlite": _counter_u
 
 # --- residents -------------------------------------------------------------------------------
 
-def resident(session: Session, openid: str, now: datetime) -> Resident:
+class ResidentRow:
+    """A resident as the intake flow reads and changes it: plain attributes, no unit of work;
+    save_resident() writes what changed (one UPDATE, or none)."""
+    __slots__ = ("id", "openid", "building", "state", "last_seen_at", "_saved")
+    _FIELDS = ("building", "state", "last_seen_at")
+
+    def __init__(self, id: int, openid: str, building: str | None, state: dict | None, last_seen_at: datetime):
+        self.id, self.openid, self.building, self.state, self.last_seen_at = id, openid, building, state or {}, last_seen_at
+        self._saved = self._values()
+
+    def _values(self) -> tuple:      # state copied: a change made in place is a change too
+        return self.building, dict(self.state or {}), self.last_seen_at
+
+    def changes(self) -> dict:
+        return {f: new for f, old, new in zip(self._FIELDS, self._saved, self._values()) if new != old}
+
+
+def resident(session: Session, openid: str, now: datetime) -> ResidentRow:
     """The resident with this openid, created on first contact. Two first messages racing on two
-    workers both succeed: the insert does nothing on conflict and both read the one row."""
-    r = session.scalar(_SELECT_RESIDENT, {"openid": openid})
-    if r is None:
-        session.execute(_insert(session, Resident).values(openid=openid, state={}, created_at=now, last_seen_at=now)
-                        .on_conflict_do_nothing(index_elements=["openid"]))
-        r = session.scalar(_SELECT_RESIDENT, {"openid": openid})
-    elif (now - r.last_seen_at).total_seconds() > 60:   # not on every message: it would lock the row
+    workers both succeed: the insert does nothing on conflict and both read the one row.
+    Changes to the returned row are written by save_resident()."""
+    conn = session.connection()
+    row = conn.execute(_SELECT_RESIDENT, {"openid": openid}).first()
+    if row is None:
+        conn.execute(_insert(session, Resident).values(openid=openid, state={}, created_at=now, last_seen_at=now)
+                     .on_conflict_do_nothing(index_elements=["openid"]))
+        row = conn.execute(_SELECT_RESIDENT, {"openid": openid}).first()
+    r = ResidentRow(row.id, openid, row.building, row.state, row.last_seen_at)
+    if (now - r.last_seen_at).total_seconds() > 60:   # not on every message: it would lock the row
         r.last_seen_at = now
     return r
+
+
+def save_resident(session: Session, r: ResidentRow) -> None:
+    changes = r.changes()
+    if changes:
+        session.connection().execute(update(_R).where(_R.c.id == r.id).values(**changes))
+        r._saved = r._values()
 
 
 def _insert(session: Session, model):
