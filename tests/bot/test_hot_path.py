@@ -2,6 +2,7 @@
 check only when a photo-only ticket may be waiting, a bounded number of statements."""
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from sqlalchemy import event, func, select
@@ -72,7 +73,10 @@ def test_words_long_after_a_photo_open_their_own_ticket(wechat, app, clock):
     assert len(ts) == 2 and ts[0].needs_detail and ts[1].text == "楼下的路灯坏了一个星期了"
 
 
-def test_low_confidence_ticket_is_unconfirmed_and_its_push_held(wechat, app, clock):
+def test_low_confidence_ticket_is_unconfirmed_and_its_push_held(wechat, app, clock, monkeypatch):
+    intake = app.extensions["jiesu"].intake
+    classify = intake.classify
+    monkeypatch.setattr(intake, "classify", lambda text: dataclasses.replace(classify(text), low_confidence=True, emergency=None))
     reply = wechat.text(new_openid(), "那个东西又弄成那样了")
     [t] = _tickets(app)
     assert t.code in reply and t.category_confirmed is False
