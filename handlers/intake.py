@@ -140,7 +140,7 @@ class Intake:
             repo.enqueue(session, "robot", grid.robot_key, {"kind": "emergency_push", "body": push.emergency_text(ticket, c.emergency.number)},
                          now, ticket_id=ticket.id, dedupe_key=f"t{ticket.id}:emergency")
         if c.low_confidence and c.emergency is None:
-            options = [code for code, _ in c.top[:3] if code != categories.OTHER][:3] + [categories.OTHER]
+            options = c.menu or [code for code, _ in c.top if code != categories.OTHER][:3] + [categories.OTHER]
             repo.set_state(r, menu={"ticket_id": ticket.id, "options": options})
             self._push(session, ticket, grid, now, not_before=now + HOLD_PUSH)
             return lead + replies.menu(ticket.code, options), ticket.id

@@ -31,33 +31,53 @@ class _Kind:
     number: str
     advice: str
     trigger: re.Pattern
-    conditional: tuple[tuple[re.Pattern, str], ...]   # (pattern, word the message must also hold)
+    weak: re.Pattern | None                          # counts only without `weak_unless` in the clause
+    weak_unless: re.Pattern | None
+    conditional: tuple[tuple[re.Pattern, re.Pattern], ...]   # (pattern, what the message must hold)
+    unless: re.Pattern | None                        # the kind is not reported with this in the clause
+    unless_message: re.Pattern | None                # ... or anywhere in the message
+
+
+def _rx(s: str | None) -> re.Pattern | None:
+    return re.compile(str(s).strip()) if s else None
+
+
+def _alt(items: list[str] | None) -> re.Pattern | None:
+    return _rx("|".join(f"(?:{t})" for t in items)) if items else None
 
 
 class _Rules:
     def __init__(self, data: dict) -> None:
-        def rx(s: str) -> re.Pattern:
-            return re.compile(s.strip())
         self.kinds: list[_Kind] = []
         for name in data["order"]:
             k = data["kinds"][name]
-            cond = tuple((rx(c["pattern"]), c["requires"]) for c in k.get("requires_any") or [])
-            self.kinds.append(_Kind(name, str(k["number"]), k["advice"],
-                                    rx("|".join(f"(?:{t})" for t in k["triggers"])), cond))
-        self.senses = rx(data["senses"])
-        self.past = rx(data["past"])
-        self.present = rx(data["present"])
-        self.before = rx(data["before"])
-        self.after = rx(data["after"])
-        self.prefix = rx(f"(?:{data['prefix']}).{{0,2}}$")
+            cond = tuple((_rx(c["pattern"]), _rx(c["requires"])) for c in k.get("requires_any") or [])
+            self.kinds.append(_Kind(name, str(k["number"]), k["advice"], _alt(k["triggers"]),
+                                    _alt(k.get("weak")), _rx(k.get("weak_unless")), cond, _rx(k.get("unless")),
+                                    _rx(k.get("unless_message"))))
+        # One pass over the message first: most messages name no trigger at all.
+        # (separate patterns: one big alternation is slower in `re` than these searched in turn)
+        self.prefilter = [k.trigger for k in self.kinds] + [k.weak for k in self.kinds if k.weak]
+        self.prefilter += [p for k in self.kinds for p, _ in k.conditional]
+        self.senses = _rx(data["senses"])
+        self.past = _rx(data["past"])
+        self.present = _rx(data["present"])
+        self.before = _rx(data["before"])
+        self.after = _rx(data["after"])
+        self.prefix = _rx(f"(?:{data['prefix']}).{{0,2}}$")
 
-    def blocked(self, text: str, start: int, end: int) -> bool:
-        """Whether the trigger text[start:end] is past, hypothetical or negated in its clause."""
+    @staticmethod
+    def clause(text: str, start: int, end: int) -> tuple[int, int]:
         c0 = max((m.end() for m in _CLAUSE_END.finditer(text, 0, start)), default=0)
         m = _CLAUSE_END.search(text, end)
-        c1 = m.start() if m else len(text)
-        head, tail = text[c0:start], text[end:c1]
-        clause = text[c0:c1]
+        return c0, (m.start() if m else len(text))
+
+    def blocked(self, text: str, start: int, end: int, unless: re.Pattern | None = None) -> bool:
+        """Whether the trigger text[start:end] is past, hypothetical or negated in its clause."""
+        c0, c1 = self.clause(text, start, end)
+        head, tail, clause = text[c0:start], text[end:c1], text[c0:c1]
+        if unless is not None and unless.search(clause):
+            return True
         if self.prefix.search(head[-4:]):
             return True
         if self.before.search(text, c0, end) or self.after.search(tail):
@@ -66,18 +86,34 @@ class _Rules:
             return True
         return bool(self.past.search(clause)) and not self.present.search(clause)
 
+    def _fires(self, kind: _Kind, text: str) -> bool:
+        if kind.unless_message is not None and kind.unless_message.search(text):
+            return False
+        for m in kind.trigger.finditer(text):
+            if not self.blocked(text, m.start(), m.end(), kind.unless):
+                return True
+        if kind.weak is not None:
+            for m in kind.weak.finditer(text):
+                c0, c1 = self.clause(text, m.start(), m.end())
+                if kind.weak_unless is not None and kind.weak_unless.search(text, c0, c1):
+                    continue
+                if not self.blocked(text, m.start(), m.end(), kind.unless):
+                    return True
+        for pattern, required in kind.conditional:
+            if required.search(text):
+                for m in pattern.finditer(text):
+                    if not self.blocked(text, m.start(), m.end(), kind.unless):
+                        return True
+        return False
+
     def detect(self, text: str) -> _Kind | None:
         # Other senses are blanked out with the same length, so positions stay meaningful.
+        if not any(p.search(text) for p in self.prefilter):
+            return None
         text = self.senses.sub(lambda m: "□" * len(m.group(0)), text)
         for kind in self.kinds:
-            for m in kind.trigger.finditer(text):
-                if not self.blocked(text, m.start(), m.end()):
-                    return kind
-            for pattern, required in kind.conditional:
-                if required in text:
-                    for m in pattern.finditer(text):
-                        if not self.blocked(text, m.start(), m.end()):
-                            return kind
+            if self._fires(kind, text):
+                return kind
         return None
 
 

@@ -87,9 +87,9 @@ def _area_patterns() -> tuple[re.Pattern, re.Pattern]:
     return after, anywhere
 
 
-def find_location(text: str) -> Location | None:
-    """The first place named in `text`, or None."""
-    text = clean(text or "")[:5000]
+def find_location(text: str, cleaned: bool = False) -> Location | None:
+    """The first place named in `text`, or None (cleaned=True: `text` is already normalised)."""
+    text = (text or "")[:5000] if cleaned else clean((text or "")[:5000])
     if not text:
         return None
     after, anywhere = _area_patterns()

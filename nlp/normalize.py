@@ -17,8 +17,8 @@ from rapidfuzz.distance import Hamming
 
 _TERMS = Path(__file__).with_name("data") / "terms.yaml"
 
-# Full-width ASCII (！＂…～) and the ideographic space map onto plain ASCII; Chinese punctuation
-# such as ，。 is left alone (the tokenizer and the clause splitter know it).
+# Full-width ASCII (！，？３Ａ) and the ideographic space map onto plain ASCII, so "３号楼" and "3号楼"
+# are one spelling; 。、 have no ASCII twin and stay (the clause splitters know both forms).
 _WIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
 _WIDTH[0x3000] = 0x20
 _WIDTH.update({0x00A0: 0x20, 0x200B: None, 0x200C: None, 0x200D: None, 0xFEFF: None, 0xFE0F: None})
@@ -40,6 +40,21 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 # jieba frequency above which a single character is a function word (的 了 是 在 到 上 ...).
 _FUNCTION_WORD_FREQ = 50_000
+
+
+@lru_cache(maxsize=1)
+def _trad_chars() -> frozenset[str]:
+    """Characters that zhconv changes somewhere (著 in 著火, 覆 in 回覆): a message with none of them
+    is already simplified and skips the conversion (most messages; it is the slowest step)."""
+    table = zhconv.zhconv.getdict("zh-cn")
+    out: set[str] = set()
+    for k, v in table.items():
+        if len(k) == len(v):
+            out.update(a for a, b in zip(k, v) if a != b)
+    for k, v in table.items():          # rewordings (執行長 -> 首席执行官) hold a changed character
+        if len(k) != len(v) and out.isdisjoint(k):
+            out.update(k)
+    return frozenset(out)
 
 
 class _Repair:
@@ -133,7 +148,8 @@ def clean(text: str) -> str:
     """Script, width, emoji, punctuation and whitespace only (no spelling repair)."""
     if not text:
         return ""
-    text = zhconv.convert(text, "zh-cn")
+    if not _trad_chars().isdisjoint(text):
+        text = zhconv.convert(text, "zh-cn")
     text = text.translate(_WIDTH)
     text = _CONTROL.sub(" ", text)
     text = _STICKER.sub(" ", text)

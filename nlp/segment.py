@@ -30,4 +30,4 @@ def tokenizer() -> jieba.Tokenizer:
 
 def cut(text: str) -> list[str]:
     """Words of `text`, whitespace dropped (already-segmented text passes through intact)."""
-    return [w for w in tokenizer().lcut(text) if w.strip()]
+    return [w for w in tokenizer().lcut(text, HMM=False) if w.strip()]

@@ -14,6 +14,7 @@ from nlp.segment import cut
 from nlp.types import Location
 
 SIMILAR_THRESHOLD = 0.55
+THRESHOLD = SIMILAR_THRESHOLD   # the name handlers/intake.py imports
 _SAME_BUILDING_BONUS = 0.2
 # Place words and filler say nothing about *which* problem it is: compared without them.
 _PLACE = re.compile(r"[0-9A-Za-z一二三四五六七八九十]+\s*(?:号楼|栋|幢|座|#|单元|室|号|楼|层)|[\s,，。.!！?？~…]+")

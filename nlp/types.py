@@ -45,4 +45,5 @@ class Classification:
     terms: list[str] = field(default_factory=list)               # what decided it (shown to staff)
     emergency: Emergency | None = None
     location: Location | None = None
-    low_confidence: bool = False                # True: ask the resident to pick from `top`
+    low_confidence: bool = False                # True: ask the resident to pick from `menu`
+    menu: list[str] = field(default_factory=list)               # the best 3 codes other than `other`, then `other`

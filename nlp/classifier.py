@@ -1,0 +1,149 @@
+"""The combined classifier: TextModel probabilities + the phrase table, plus emergency and place.
+
+final = (1 - w) * model + w * phrases  (w tuned by `python -m nlp.train` on held-out seed messages),
+then categories with negative cues ("不是物业的问题") are damped. A model trained on a foreign label
+set (not our codes) is used alone: the phrase table only speaks our taxonomy.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from nlp import emergency, phrases
+from nlp.categories import CODES, OTHER
+from nlp.extract import find_location
+from nlp.normalize import normalize
+from nlp.types import Classification
+
+log = logging.getLogger(__name__)
+_CONFIG = Path(__file__).with_name("data") / "config.yaml"
+COMBINE_FILE = "combine.json"      # written next to the TextModel by nlp.train
+# Terms shown to staff must say something: Han characters or letters, and not place words.
+_MEANINGFUL = re.compile(r"[\u4e00-\u9fffA-Za-z]")
+_NOT_TERMS = frozenset("号楼 栋 幢 单元 号 楼 室 有人 我 我们 你 你们 他 她 的 了 是 在 就 都 也 还 又 这 那 "
+                       "一个 这个 那个 没有 什么 怎么 小区 一下 请 麻烦 谢谢 你好 您好".split())
+
+
+@dataclass(frozen=True)
+class Settings:
+    phrase_weight: float = 0.35
+    negative_scale: float = 0.5
+    low_confidence: float = 0.45
+    max_chars: int = 3000
+    max_terms: int = 6
+
+    @classmethod
+    def load(cls, model_dir: Path | None = None) -> "Settings":
+        data = yaml.safe_load(_CONFIG.read_text(encoding="utf-8")) or {}
+        if model_dir is not None and (model_dir / COMBINE_FILE).exists():
+            tuned = json.loads((model_dir / COMBINE_FILE).read_text(encoding="utf-8"))
+            if "phrase_weight" in tuned:
+                data["phrase_weight"] = tuned["phrase_weight"]
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def combine(model_p: np.ndarray, phrase_scores: np.ndarray, weight: float, negative_scale: float) -> np.ndarray:
+    """Rows of probabilities over CODES from model probabilities and raw phrase scores.
+
+    Messages without any phrase hit keep the model's probabilities unchanged."""
+    dist, has = phrases.distribution(phrase_scores)
+    out = model_p.copy()
+    out[has] = (1 - weight) * model_p[has] + weight * dist[has]
+    neg = np.minimum(phrase_scores, 0)
+    if neg.any():
+        out *= np.exp(negative_scale * neg)
+    total = out.sum(axis=1, keepdims=True)
+    return np.divide(out, total, out=np.full_like(out, 1.0 / out.shape[1]), where=total > 0)
+
+
+class Classifier:
+    def __init__(self, model, settings: Settings) -> None:
+        self.model = model                      # a TextModel, or None: phrase table only
+        self.s = settings
+        self.labels: list[str] = [str(c) for c in model.classes_] if model is not None else list(CODES)
+        self.model_labels = frozenset(self.labels)
+        self.taxonomy = set(self.labels) <= set(CODES)
+        self._explain_failed = False
+        if self.taxonomy:
+            # our codes in CODES order; model columns re-ordered into it
+            self.cols = [self.labels.index(c) if c in self.labels else -1 for c in CODES]
+            self.labels = list(CODES)
+
+    def _model_proba(self, texts: list[str]) -> np.ndarray:
+        return self._model_features(texts)[0]
+
+    def _model_features(self, texts: list[str]):
+        """(probabilities in self.labels order, analysed docs, feature matrix) from one analysis."""
+        n, k = len(texts), len(self.labels)
+        if self.model is None:
+            return np.full((n, k), 1.0 / k), None, None
+        docs, X = self.model.features(texts)
+        p = np.asarray(self.model.proba_of(X), dtype=float)
+        if not self.taxonomy:
+            return p, docs, X
+        out = np.zeros((n, k))
+        for j, col in enumerate(self.cols):
+            if col >= 0:
+                out[:, j] = p[:, col]
+        return out, docs, X
+
+    def proba(self, norm_texts: list[str]) -> tuple[np.ndarray, list[list[phrases.Hit]]]:
+        """Final probabilities (n, len(labels)) for normalised texts, and the phrase hits."""
+        p, hits, _docs, _X = self._proba(norm_texts)
+        return p, hits
+
+    def _proba(self, norm_texts: list[str]):
+        model_p, docs, X = self._model_features(norm_texts)
+        if not self.taxonomy:
+            return model_p, [[] for _ in norm_texts], docs, X
+        scores, hits = phrases.table().score_many(norm_texts)
+        weight = self.s.phrase_weight if self.model is not None else 1.0
+        return combine(model_p, scores, weight, self.s.negative_scale), hits, docs, X
+
+    def classify_many(self, texts: list[str], explain: bool = True) -> list[Classification]:
+        raw = [t if isinstance(t, str) else ("" if t is None else str(t)) for t in texts]
+        norm = [normalize(t[: self.s.max_chars]) for t in raw]
+        if not norm:
+            return []
+        p, hits, docs, X = self._proba([t or "" for t in norm])
+        order = np.argsort(-p, axis=1)
+        out = []
+        for i, text in enumerate(norm):
+            top = [(self.labels[j], round(float(p[i, j]), 4)) for j in order[i, :3]]
+            menu = ([self.labels[j] for j in order[i, :4] if self.labels[j] != OTHER][:3] + [OTHER]
+                    if self.taxonomy else [])
+            if not text.strip():
+                top = [(OTHER if self.taxonomy else top[0][0], 0.0)]
+            category, conf = top[0]
+            terms = [h.phrase for h in hits[i] if h.code == category and h.weight > 0]
+            if (explain and self.model is not None and category in self.model_labels
+                    and text.strip() and len(terms) < self.s.max_terms):
+                row = slice(X.indptr[i], X.indptr[i + 1])
+                terms += self._explain(docs[i], (X.indices[row], X.data[row]), category,
+                                       self.s.max_terms - len(terms), terms)
+            out.append(Classification(
+                category=category, confidence=float(conf), top=top, terms=terms[: self.s.max_terms],
+                emergency=emergency.detect(text, normalized=True) if text else None,
+                location=find_location(text, cleaned=True) if text else None,
+                low_confidence=bool(conf < self.s.low_confidence), menu=menu,
+            ))
+        return out
+
+    def _explain(self, doc, x, label: str, k: int, already: list[str]) -> list[str]:
+        if self._explain_failed:
+            return []
+        try:
+            words = self.model.top_words(doc, x, label, k=k + len(already) + 3)
+        except Exception:                     # an explanation is a courtesy, never a failure
+            log.exception("TextModel.top_words failed; terms come from the phrase table only")
+            self._explain_failed = True
+            return []
+        words = [str(w) for w in words if _MEANINGFUL.search(str(w)) and str(w) not in _NOT_TERMS]
+        return [w for w in words if w not in already and not any(w in a for a in already)][:k]

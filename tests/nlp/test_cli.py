@@ -1,0 +1,88 @@
+"""The command lines other tools call: train -> evaluate round trip, classify's JSON-lines contract."""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.nlp.conftest import tiny_rows, write_csv
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(args, stdin=None):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", *args], input=stdin, capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def cli_model(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    write_csv(d / "train.csv", tiny_rows())
+    p = run(["nlp.train", "--data", str(d / "train.csv"), "--out", str(d / "model")])
+    assert p.returncode == 0, p.stderr
+    assert "normalise" in p.stderr or "%" in p.stderr          # tqdm progress goes to stderr
+    assert p.stdout == ""
+    return d
+
+
+def test_train_then_evaluate_round_trip(cli_model):
+    test = cli_model / "test.csv"
+    write_csv(test, [("电梯又坏了没人修", "elevator"), ("楼下的狗叫了一整夜", "pets"),
+                     ("楼上装修电钻声太吵", "noise"), ("遛狗不拴绳吓到孩子", "pets")])
+    p = run(["nlp.evaluate", "--data", str(test), "--model", str(cli_model / "model")])
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.strip().splitlines()
+    assert re.fullmatch(r"macro_f1=\d\.\d{4} accuracy=\d\.\d{4}", lines[-1])
+    assert "confusion matrix" in p.stdout and "precision" in lines[0]
+    acc = float(lines[-1].split("accuracy=")[1])
+    assert acc >= 0.75
+
+
+def test_evaluate_accepts_a_directory_of_label_files(cli_model, tmp_path):
+    (tmp_path / "elevator.txt").write_text("电梯坏了\n电梯停了\n", encoding="utf-8")
+    (tmp_path / "pets.txt").write_text("狗一直叫\n\n", encoding="utf-8")
+    p = run(["nlp.evaluate", "--data-dir", str(tmp_path), "--model", str(cli_model / "model")])
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().splitlines()[-1].startswith("macro_f1=")
+
+
+def test_train_rejects_bad_csv(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("message,category\n电梯坏了,elevator\n", encoding="utf-8")
+    p = run(["nlp.train", "--data", str(bad), "--out", str(tmp_path / "m")])
+    assert p.returncode == 2 and "text,label" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_classify_json_lines_contract(cli_model):
+    lines = [json.dumps({"text": "3号楼电梯里关了个老人", "id": 7}, ensure_ascii=False),
+             "this is not json",
+             json.dumps({"text": "楼下的狗天天叫"}, ensure_ascii=False),
+             json.dumps({"txt": "no text field"}),
+             json.dumps(["a list"]),
+             json.dumps({"text": ""}),
+             json.dumps({"text": "１３８１２３４５６７８ 電梯壞了\u0000"}, ensure_ascii=False)]
+    p = run(["nlp.classify", "--model", str(cli_model / "model")], "\n".join(lines) + "\n")
+    assert p.returncode == 0 and "Traceback" not in p.stderr
+    out = [json.loads(x) for x in p.stdout.splitlines()]
+    assert len(out) == len(lines)
+    first = out[0]
+    for key in ("category", "confidence", "emergency", "location", "top", "terms", "emergency_kind"):
+        assert key in first
+    assert first["category"] == "elevator" and first["emergency"] is True
+    assert first["emergency_kind"] == "trapped" and first["id"] == 7
+    assert first["location"]["building"] == "3"
+    assert out[2]["category"] == "pets" and out[2]["emergency"] is False and out[2]["location"] is None
+    assert "error" in out[1] and "error" in out[3] and "error" in out[4]
+    assert out[5]["category"] == "other"
+    assert out[6]["category"] == "elevator"
+
+
+def test_classify_with_missing_model_reports_error(tmp_path):
+    p = run(["nlp.classify", "--model", str(tmp_path / "nope")], '{"text": "电梯坏了"}\n')
+    assert "Traceback" not in p.stderr
+    assert "error" in json.loads(p.stdout.splitlines()[0])

@@ -1,0 +1,97 @@
+"""nlp.emergency: danger to life now, apart from the category."""
+import pytest
+
+from nlp.emergency import detect
+
+POSITIVE = [
+    ("着火了", "fire", "119"),
+    ("3号楼着火了快来人", "fire", "119"),
+    ("楼道里好大的烟，什么都看不见", "fire", "119"),
+    ("5楼窗户冒黑烟", "fire", "119"),
+    ("电瓶车在楼道里自燃了", "fire", "119"),
+    ("樓下起火了", "fire", "119"),                                  # 繁體
+    ("闻到好大一股煤气味", "gas", "119"),
+    ("厨房燃气泄漏了怎么关", "gas", "119"),
+    ("单元里天然气味很重", "gas", "119"),
+    ("电梯里关了个老人", "trapped", "96333"),
+    ("我被困在电梯里了", "trapped", "96333"),
+    ("电梯卡住了，我在里面", "trapped", "96333"),
+    ("电梯困人了快来", "trapped", "96333"),
+    ("有人在楼下打架", "violence", "110"),
+    ("楼下有人持刀砍人", "violence", "110"),
+    ("老人摔倒了起不来", "injury", "120"),
+    ("有人晕倒了", "injury", "120"),
+    ("楼上掉下来个花盆砸到人了流了好多血", "injury", "120"),
+    ("小孩被狗咬了", "bite", "120"),
+    ("上周电梯关过人今天又有人被关在电梯里了快来", "trapped", "96333"),   # past + present: now counts
+    ("着火了有人受伤", "fire", "119"),                              # fire is called first
+    ("奶奶在小区台阶上摔了，现在站不起来", "injury", "120"),          # fall and harm in two clauses
+    ("儿子从单杠上掉下来，手腕好像断了", "injury", "120"),
+    ("邻居被玻璃割伤了血止不住", "injury", "120"),
+    ("我家燃气报警器响个不停", "gas", "119"),
+    ("楼下天然气管子被挖破了，呲呲地往外冒", "gas", "119"),
+    ("电梯停了，我们三个被关在里面", "trapped", "96333"),           # lift and people in two clauses
+    ("电梯突然往下掉了好几层", "trapped", "96333"),
+    ("门卫大爷被人打了，那伙人还在", "violence", "110"),
+    ("有个男的拿着砖头追着人砸", "violence", "110"),
+]
+
+NEGATIVE = [
+    "上周电梯关过人",                 # past, experiential 过
+    "上个月3号楼着火了",               # past
+    "昨天晚上有人打架",
+    "灭火器过期了",                   # a hazard word, no incident
+    "楼道堆物是火灾隐患",
+    "飞线充电容易着火",               # hypothetical
+    "万一着火怎么办",
+    "差点砸到人",
+    "电梯经常关人",                   # habitual complaint
+    "没有人受伤",                     # negated
+    "气死我了",                       # other senses
+    "楼下火锅店太吵",
+    "今天上火了",
+    "楼下油烟好大",
+    "打电话没人接",
+    "燃气费怎么交",                   # gas, but no leak
+    "停气了什么时候恢复",
+    "电梯门关不上",
+    "我想报名消防演练",
+    "烟头从楼上扔下来",
+    "我家燃气灶点不着火",              # 着火 inside 点不着火
+    "做饭的时候满屋子都是烟",          # cooking smoke
+    "电梯困人应该打什么电话",          # a question of procedure
+    "听说别的小区电梯困人了",          # hearsay
+    "孩子在学校跟同学打架了",          # not here, not now
+    "邻居在楼道里杀鱼，血流了一地",     # slaughter, not injury
+    "我的包裹卡在电梯门缝里了",         # an object, not a person
+]
+
+
+@pytest.mark.parametrize("text, kind, number", POSITIVE)
+def test_emergency_detected(text, kind, number):
+    e = detect(text)
+    assert e is not None, text
+    assert (e.kind, e.number) == (kind, number)
+    assert e.advice and number in e.advice
+
+
+@pytest.mark.parametrize("text", NEGATIVE)
+def test_not_an_emergency(text):
+    assert detect(text) is None, text
+
+
+def test_gas_advice_says_what_not_to_do():
+    advice = detect("闻到煤气味").advice
+    assert "开窗" in advice and "不要开关" in advice
+
+
+def test_clause_scope():
+    # the past marker is in another clause: the fire is now
+    assert detect("上周报修的灯还没修，现在楼道着火了") is not None
+    # the negation is in another clause and does not cover the trigger
+    assert detect("没人管，楼下着火了") is not None
+
+
+def test_empty_and_huge():
+    assert detect("") is None
+    assert detect("楼道" * 50_000) is None

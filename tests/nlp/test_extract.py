@@ -1,0 +1,74 @@
+"""nlp.extract: places in every common form, and personal numbers masked."""
+import pytest
+
+import nlp
+from nlp.extract import cn_to_int, find_location, find_phones, mask_pii
+
+
+@pytest.mark.parametrize("s, n", [("十二", 12), ("二十", 20), ("十", 10), ("三", 3), ("一百零八", 108),
+                                  ("六零一", 601), ("一八零二", 1802), ("12", 12), ("", None), ("三x", None)])
+def test_chinese_numerals(s, n):
+    assert cn_to_int(s) == n
+
+
+@pytest.mark.parametrize("text, building, unit, room, area", [
+    ("3号楼502有人飞线充电", "3", None, "502", None),
+    ("5栋2单元楼道堆满了", "5", "2", None, "楼道"),
+    ("十二幢三单元601室漏水", "12", "3", "601", None),
+    ("东门垃圾堆成山", None, None, None, "东门"),
+    ("2号楼楼下有人扔东西", "2", None, None, "楼下"),
+    ("B区地库积水", None, None, None, "B区地库"),
+    ("3#楼电梯坏了", "3", None, None, "电梯"),
+    ("三号楼门口有人打架", "3", None, None, "门口"),
+    ("12栋1802天花板漏水", "12", None, "1802", None),
+    ("A3栋 2单元没水", "A3", "2", None, None),
+    ("3-2-502卫生间漏水", "3", "2", "502", None),
+    ("３号楼５０２", "3", None, "502", None),
+    ("3号楼的楼下", "3", None, None, "楼下"),
+    ("我家502室吊顶渗水", None, None, "502", None),
+    ("3单元楼道灯坏了", None, "3", None, None),
+    ("小区北门有人摆摊", None, None, None, "北门"),
+])
+def test_location(text, building, unit, room, area):
+    loc = find_location(text)
+    assert loc is not None
+    assert (loc.building, loc.unit, loc.room, loc.area) == (building, unit, room, area)
+    assert loc.text and loc.text in nlp.normalize.clean(text)
+
+
+@pytest.mark.parametrize("text", ["5月3号停水", "一栋楼的人都没水", "两栋楼之间的路灯", "2020年买的房",
+                                  "电话13812345678", "楼上天天吵", ""])
+def test_no_location(text):
+    assert find_location(text) is None
+
+
+def test_building_year_is_not_a_room():
+    loc = find_location("3号楼2001年建的")
+    assert loc.building == "3" and loc.room is None
+
+
+def test_location_label_for_routing():
+    assert find_location("十二幢三单元601室").label() == "12号楼3单元601室"
+
+
+@pytest.mark.parametrize("raw, masked", [
+    ("电话13812345678", "电话138****5678"),
+    ("打138 1234 5678找我", "打138****5678找我"),
+    ("+86-138-1234-5678", "+86-138****5678"),
+    ("座机0571-88886666", "座机0571-****6666"),
+    ("(010)12345678", "(010)****5678"),
+    ("身份证11010519491231002X", "身份证110***********002X"),
+    ("110105194912310021，手机13912345678", "110***********0021，手机139****5678"),
+])
+def test_mask_pii(raw, masked):
+    assert mask_pii(raw) == masked
+    assert nlp.mask_pii(raw) == masked
+
+
+@pytest.mark.parametrize("text", ["3号楼502", "5月3号", "订单号2024051212345678901", "物业费1200元", ""])
+def test_mask_pii_leaves_other_numbers(text):
+    assert mask_pii(text) == text
+
+
+def test_find_phones():
+    assert find_phones("找138-1234-5678或0571-88886666") == ["13812345678", "057188886666"]
