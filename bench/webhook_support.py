@@ -1,0 +1,157 @@
+"""Helpers of bench/bench_webhook.py: CPU accounting from /proc, the server's life cycle on a free
+port, and PostgreSQL schemas of its own (kept apart so the benchmark script reads as the experiment)."""
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+HOST = "127.0.0.1"
+
+# -- measuring the machine -------------------------------------------------------------------------
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            parts = f.read().rsplit(")", 1)[1].split()
+        return (int(parts[11]) + int(parts[12])) / TICK      # utime + stime
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def _postgres_pids() -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/comm") as f:
+                    if f.read().strip() in ("postgres", "postmaster"):
+                        out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+def _machine_busy() -> float:
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return (sum(v[:8]) - idle) / TICK
+
+
+class CpuMeter:
+    """CPU seconds used by the gunicorn processes, PostgreSQL and the whole machine over an interval."""
+
+    def __init__(self, master: int):
+        self.master = master
+
+    def snapshot(self) -> dict:
+        server = [self.master] + children(self.master)
+        pg = _postgres_pids()
+        return {"server": {p: _proc_cpu(p) for p in server}, "pg": {p: _proc_cpu(p) for p in pg},
+                "machine": _machine_busy()}
+
+    @staticmethod
+    def delta(a: dict, b: dict) -> tuple[float, float, float]:
+        def d(kind):   # processes that came or went during the interval count from 0
+            return sum(v - a[kind].get(p, 0.0) for p, v in b[kind].items())
+        return d("server"), d("pg"), b["machine"] - a["machine"]
+
+
+def connections_per_worker(port: int, workers: list[int]) -> dict[int, int]:
+    """How many ESTABLISHED connections to the server port each worker process holds (from /proc)."""
+    inode_pid = {}
+    for pid in workers:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                except OSError:
+                    continue
+                if link.startswith("socket:["):
+                    inode_pid[link[8:-1]] = pid
+        except OSError:
+            continue
+    counts = {pid: 0 for pid in workers}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    cols = line.split()
+                    if int(cols[1].rsplit(":", 1)[1], 16) == port and cols[3] == "01" and cols[9] in inode_pid:
+                        counts[inode_pid[cols[9]]] += 1
+        except OSError:
+            continue
+    return counts
+
+
+# -- the server ------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(proc: subprocess.Popen, port: int, log: Path, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"run_bot.py exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            c = http.client.HTTPConnection(HOST, port, timeout=2)
+            c.request("GET", "/healthz")
+            if c.getresponse().status == 200:
+                c.close()
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server not ready after {timeout:.0f} s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)           # gunicorn: graceful stop of the workers
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)    # our own session (start_new_session): only what we started
+        proc.wait(timeout=5)
+
+
+def new_pg_schema(base: str) -> tuple[str, str]:
+    import psycopg
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True, connect_timeout=5) as c:
+        c.execute(f"CREATE SCHEMA {schema}")
+    return schema, f"{base}?options=-csearch_path%3D{schema}"
+
+
+def drop_pg_schema(base: str, schema: str) -> None:
+    import psycopg
+    with psycopg.connect(base, autocommit=True, connect_timeout=5) as c:
+        c.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
