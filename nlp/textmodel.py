@@ -81,6 +81,7 @@ def _sklearn_version() -> str:
         import sklearn
         return sklearn.__version__
 
+
 _BLOCK_NAMES = ("word", "char", "head_word", "head_char")
 
 
@@ -105,7 +106,10 @@ def normalize(text: Any, max_chars: int = DEFAULT_PARAMS["max_chars"]) -> str:
     if text is None:
         return ""
     if not isinstance(text, str):
-        text = str(text)
+        try:
+            text = str(text)
+        except Exception:                                # a broken __str__ is not our problem
+            return ""
     if max_chars and len(text) > max_chars:
         text = text[:max_chars]
     if not text.isascii():
@@ -169,13 +173,11 @@ class _Block:
             df.update(s)
             if head:
                 hdf.update(s if d[k + 2] is d[k] else set(d[k + 2]))
-        names: list[str] = []
-        for md in dict.fromkeys((max(1, int(min_df)), 1)):   # fall back to 1 on a tiny corpus
-            names = sorted(f for f, c in df.items() if c >= md)
-            if names:
-                break
-        else:
+        md = max(1, int(min_df))
+        names = sorted(f for f, c in df.items() if c >= md)
+        if not names and md > 1:                           # a tiny corpus: fall back to 1
             md = 1
+            names = sorted(df)
         idf = np.log((1.0 + n) / (1.0 + np.array([df[f] for f in names], dtype=np.float64))) + 1.0
         head_of = head_idf = None
         if head:
@@ -190,19 +192,23 @@ class _Block:
         return self.names, self.idf, self.head_of, self.head_idf
 
     @staticmethod
-    def _entries(ids: np.ndarray, lens: Sequence[int], idf: np.ndarray, weight: float
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rows, cols, values) of l2-normalised sublinear tf-idf rows, sorted by (row, col), from
-        the column id of every feature occurrence (-1: not in the vocabulary), lens[i] of row i."""
-        width = len(idf)
+    def _counts(ids: np.ndarray, lens: Sequence[int], width: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, cols, counts) sorted by (row, col), from the column id of every feature
+        occurrence (-1: not in the vocabulary), lens[i] occurrences for row i."""
         n = len(lens)
         if width == 0 or len(ids) == 0:
             return _EMPTY_I, _EMPTY_I, _EMPTY_F
         rows = np.repeat(np.arange(n, dtype=np.int64), lens)
         keep = ids >= 0
-        key, counts = np.unique(rows[keep] * width + ids[keep], return_counts=True)
-        r = key // width
-        c = key - r * width
+        X = sp.csr_matrix((np.ones(int(keep.sum())), (rows[keep], ids[keep])), shape=(n, width))
+        X.sum_duplicates()                                        # sorts, adds up repeats
+        return np.repeat(np.arange(n, dtype=np.int64), np.diff(X.indptr)), X.indices.astype(np.int64), X.data
+
+    @staticmethod
+    def _tfidf(r: np.ndarray, c: np.ndarray, counts: np.ndarray, idf: np.ndarray, n: int,
+               weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, cols, values) of l2-normalised sublinear tf-idf rows."""
         val = (1.0 + np.log(counts)) * idf[c]
         norm = np.sqrt(np.bincount(r, weights=val * val, minlength=n))
         val *= weight / norm[r]
@@ -210,29 +216,34 @@ class _Block:
 
     def transform(self, docs: Sequence[tuple], k: int, head_weight: float) -> list[tuple]:
         """Entries (rows, cols, values) of the whole-text block and, when the model has one, of
-        the head block of `docs`."""
+        the head block of `docs`, each sorted by (row, col)."""
         get = self.index.get
+        n = len(docs)
         lens = [len(d[k]) for d in docs]
         ids = np.fromiter([get(f, -1) for d in docs for f in d[k]], dtype=np.int64, count=sum(lens))
-        out = [self._entries(ids, lens, self.idf, 1.0)]
+        r, c, counts = self._counts(ids, lens, len(self.names))
+        out = [self._tfidf(r, c, counts, self.idf, n, 1.0)]
         if self.head_of is None:
             return out
         if all(d[k + 2] is d[k] for d in docs):                   # short texts: head == whole
-            hids, hlens = ids, lens
+            hc = self.head_of[c] if len(c) else c
+            keep = hc >= 0
+            hr, hc, hcounts = r[keep], hc[keep], counts[keep]    # head_of is monotonic: still sorted
         else:
             parts, hlens, start = [], [], 0
-            for d, n in zip(docs, lens):
+            for d, m in zip(docs, lens):
                 if d[k + 2] is d[k]:
-                    parts.append(ids[start:start + n])
+                    parts.append(ids[start:start + m])
                 else:
                     h = d[k + 2]
                     parts.append(np.fromiter([get(f, -1) for f in h], dtype=np.int64, count=len(h)))
                 hlens.append(len(parts[-1]))
-                start += n
+                start += m
             hids = np.concatenate(parts) if parts else ids[:0]
-        if len(self.head_of):
-            hids = np.where(hids >= 0, self.head_of[np.maximum(hids, 0)], -1)
-        out.append(self._entries(hids, hlens, self.head_idf, head_weight))
+            if len(self.head_of):
+                hids = np.where(hids >= 0, self.head_of[np.maximum(hids, 0)], -1)
+            hr, hc, hcounts = self._counts(hids, hlens, self.n_head)
+        out.append(self._tfidf(hr, hc, hcounts, self.head_idf, n, head_weight))
         return out
 
 
@@ -269,6 +280,7 @@ class TextModel:
         self.n_train_: int = 0
         self.class_counts_: dict[str, int] = {}
         self.fit_seconds_: float = 0.0
+        self._colinfo: tuple[list[str], np.ndarray] | None = None    # cache of _columns()
 
     # ----------------------------------------------------------------- features
     @property
@@ -424,6 +436,7 @@ class TextModel:
             coef, intercept = self._fit_linear(X, y, n_classes, bar)
         self._w = np.ascontiguousarray(coef.T, dtype=np.float32)
         self._intercept = intercept.astype(np.float64)
+        self._colinfo = None
         self.classes_ = classes
         self.n_train_ = len(texts)
         self.class_counts_ = {c: counts[c] for c in classes}
@@ -434,29 +447,26 @@ class TextModel:
         if self._w is None:
             raise RuntimeError("TextModel is not fitted (call fit() or TextModel.load())")
 
-    def _scores(self, texts: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-        """One-vs-rest scores (n, n_classes) and which rows have no known feature at all."""
+    def decision_function(self, texts: Sequence[Any]) -> np.ndarray:
+        """Raw one-vs-rest scores, shape (n, n_classes)."""
         self._check_fitted()
         if isinstance(texts, str):
             texts = [texts]
         if len(texts) == 0:
-            return np.zeros((0, len(self.classes_))), np.zeros(0, dtype=bool)
+            return np.zeros((0, len(self.classes_)))
         X = self._transform(self._analyse_all(texts))
-        return np.asarray(X @ self._w, dtype=np.float64) + self._intercept, np.diff(X.indptr) == 0
-
-    def decision_function(self, texts: Sequence[Any]) -> np.ndarray:
-        """Raw one-vs-rest scores, shape (n, n_classes)."""
-        return self._scores(texts)[0]
+        return np.asarray(X @ self._w, dtype=np.float64) + self._intercept
 
     def predict_proba(self, texts: Sequence[Any]) -> np.ndarray:
         """Softmax of the scores at the calibrated temperature. A text with no known feature (empty,
         punctuation only, never-seen characters) has only the intercepts for scores: it gets their
         softmax at temperature 1, which keeps predict()'s ranking but claims no confidence."""
-        scores, empty = self._scores(texts)
-        z = scores * self.temperature_
-        if empty.any():
-            z[empty] = scores[empty]
-        return _softmax(z)
+        self._check_fitted()
+        if isinstance(texts, str):
+            texts = [texts]
+        if len(texts) == 0:
+            return np.zeros((0, len(self.classes_)))
+        return self.proba_of(self._transform(self._analyse_all(texts)))
 
     # --------------------------------------------- batch use by the classifier (one analysis)
     def features(self, texts: Sequence[Any]) -> tuple[list[tuple], sp.csr_matrix]:

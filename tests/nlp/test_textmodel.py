@@ -176,3 +176,15 @@ def test_presegmented_text_and_params(capsys):
     assert m.predict(["电梯 又 坏了", "狗 一直 叫"]) == ["elevator", "pets"]
     assert "电梯" in m.explain("电梯 又 坏了", "elevator")
     assert "training" in capsys.readouterr().err                               # tqdm progress bar
+
+
+def test_features_once_for_proba_and_terms(model):
+    """The classifier's path: one analysis, then probabilities and the words behind a label."""
+    texts = ["3号楼电梯又坏了", "楼下的狗天天叫", ""]
+    docs, X = model.features(texts)
+    assert X.shape[0] == len(docs) == 3
+    assert np.allclose(model.proba_of(X), model.predict_proba(texts))
+    words = model.top_words(docs[0], X[0], "elevator", k=3)
+    assert "电梯" in words and all(w in texts[0] for w in words)
+    assert model.top_words(docs[2], X[2], "elevator") == []
+    assert model.top_words(docs[0], X[0], "no-such-label") == []
