@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nlp.train import Rows, read_csv, read_dir
+from nlp.train import Rows, read_sources
 
 
 def predict(rows: Rows, model_dir: str | None = None, batch: int = 512) -> list[str]:
@@ -54,11 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if not a.data and not a.data_dir:
         ap.error("give --data F.csv or --data-dir DIR")
     try:
-        rows: Rows = []
-        for f in a.data or []:
-            rows += read_csv(f)
-        if a.data_dir:
-            rows += read_dir(a.data_dir)
+        rows = read_sources(a.data, a.data_dir)
         if not rows:
             raise ValueError("no labelled rows")
         y_pred = predict(rows, a.model)

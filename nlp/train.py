@@ -51,6 +51,16 @@ def read_dir(path: str | Path) -> Rows:
     return rows
 
 
+def read_sources(csv_files: list[str] | None, data_dir: str | None) -> Rows:
+    """Rows from --data CSV files and a --data-dir folder (shared by nlp.train and nlp.evaluate)."""
+    rows: Rows = []
+    for f in csv_files or []:
+        rows += read_csv(f)
+    if data_dir:
+        rows += read_dir(data_dir)
+    return rows
+
+
 def split(rows: Rows, holdout: float = HOLDOUT, seed: int = SPLIT_SEED) -> tuple[Rows, Rows]:
     """Stratified split: the same share of every label is held out."""
     by_label: dict[str, Rows] = {}
@@ -142,11 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
     try:
-        rows: Rows = []
-        for f in a.data or []:
-            rows += read_csv(f)
-        if a.data_dir:
-            rows += read_dir(a.data_dir)
+        rows = read_sources(a.data, a.data_dir)
         custom = bool(rows)
         if not custom:
             rows = seed_rows()
