@@ -2,11 +2,10 @@
 worker processes, kept apart from the bot's database so production schemas never carry it."""
 from __future__ import annotations
 
-import json
 import threading
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, delete, event, insert, select, update
+from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, create_engine, delete, event, insert, select, update
 
 from storage.db import normalise_url
 

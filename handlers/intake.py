@@ -106,6 +106,11 @@ class Intake:
             return replies.progress(repo.tickets_of(session, r.id), self.s.timezone), None
         if _HUMAN.match(text):
             grid = self._grid_for(session, r, None)[0]
+            recent = repo.tickets_of(session, r.id, limit=3)
+            notice = replies.human_request(grid.name, [t.code for t in recent], msg_tail=r.openid[-4:])
+            # once per resident per hour, however often they ask
+            repo.enqueue_once(session, f"human:{r.id}:{now:%Y%m%d%H}", "wecom_text", grid.leader_userid,
+                              {"kind": "human_request", "content": notice}, now)
             return replies.human(self.s.community, self.s.hotline, grid.leader_name), None
         if _HELP.match(text):
             return replies.help_text(self.s.community), None

@@ -11,25 +11,12 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from handlers.sla import RETURN_VISIT
 from nlp import categories
 from storage import repositories as repo
-from storage.models import Grid, Outbox, Ticket
-
-
-def _once(session: Session, key: str, channel: str, target: str, payload: dict, now: datetime, ticket_id: int | None = None) -> bool:
-    """Enqueue unless a row with this key exists (also under a concurrent sweep in another worker)."""
-    if session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
-        return False
-    try:
-        with session.begin_nested():
-            repo.enqueue(session, channel, target, payload, now, ticket_id=ticket_id, dedupe_key=key)
-    except IntegrityError:
-        return False
-    return True
+from storage.models import Grid, Ticket
 
 
 def _robot(text: str) -> dict:
@@ -44,16 +31,16 @@ def sweep_overdue(session: Session, now: datetime, committee: list[str]) -> int:
     for t in session.scalars(late_onsite):
         text = (f"**⏰ 超时未到场 #{t.code}｜{categories.name_of(t.category)}**\n> 地点：{t.location_text or '未说明'}\n"
                 f"> 已超过40分钟到场时限，到场后请发送 /onsite {t.code}\n<@{t.grid.leader_userid}>")
-        queued += _once(session, f"t{t.id}:late_onsite", "robot", t.grid.robot_key, {"kind": "reminder", "body": _robot(text)}, now, t.id)
+        queued += repo.enqueue_once(session, f"t{t.id}:late_onsite", "robot", t.grid.robot_key, {"kind": "reminder", "body": _robot(text)}, now, t.id)
     late_fix = select(Ticket).where(Ticket.status == repo.OPEN, Ticket.due_fix_at < now)
     for t in session.scalars(late_fix):
         for userid in committee:
-            queued += _once(session, f"t{t.id}:late_fix:{userid}", "wecom_text", userid,
+            queued += repo.enqueue_once(session, f"t{t.id}:late_fix:{userid}", "wecom_text", userid,
                             {"kind": "escalation", "content": f"【督办】#{t.code}（{categories.name_of(t.category)}，{t.grid.name}）已超过处理时限，请协调。"}, now, t.id)
     revisit = select(Ticket).where(Ticket.status == "resolved", Ticket.resolved_at < now - RETURN_VISIT, Ticket.rating.is_(None))
     for t in session.scalars(revisit):
         target = t.assignee or t.grid.leader_userid
-        queued += _once(session, f"t{t.id}:revisit", "wecom_text", target,
+        queued += repo.enqueue_once(session, f"t{t.id}:revisit", "wecom_text", target,
                         {"kind": "revisit", "content": f"【回访】#{t.code} 已办结一周，居民未评价，请回访并记录 /note {t.code} 回访情况。"}, now, t.id)
     return queued
 
@@ -78,5 +65,5 @@ def weekly_review(session: Session, now: datetime, tz: str) -> int:
         if top:
             lines.append("> 主要问题：" + "、".join(f"{categories.name_of(c)} {n}" for c, n in top))
         lines.append("发送 /list 查看未办结工单")
-        queued += _once(session, f"review:{g.id}:{week}", "robot", g.robot_key, {"kind": "weekly_review", "body": _robot("\n".join(lines))}, now)
+        queued += repo.enqueue_once(session, f"review:{g.id}:{week}", "robot", g.robot_key, {"kind": "weekly_review", "body": _robot("\n".join(lines))}, now)
     return queued

@@ -82,12 +82,18 @@ def unsupported() -> str:
 
 
 def human(community: str, hotline: str, leader: str | None) -> str:
-    text = f"已通知工作人员。"
+    text = "已通知工作人员。"
     if leader:
         text += f"您所在网格的网格长是 {leader}，会尽快联系您。"
     if hotline:
         text += f"也可以拨打{community}电话 {hotline}（工作日 8:30-17:30）。"
     return text
+
+
+def human_request(grid: str, codes: list[str], msg_tail: str) -> str:
+    """To the grid leader (staff app), when a resident asks for a person."""
+    recent = "、".join(f"#{c}" for c in codes) or "无"
+    return f"【找人工】{grid}一位居民（尾号{msg_tail}）请求工作人员联系。最近工单：{recent}，可用 /show 工单号 查看。"
 
 
 def thanks() -> str:

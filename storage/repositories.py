@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.models import Attachment, Grid, InboundMessage, Outbox, Resident, Ticket, TicketCounter, TicketEvent, TicketFollower
@@ -284,3 +285,15 @@ def finish_outbox(session: Session, lease_until: datetime, now: datetime, sent: 
     if release:      # claimed but not attempted (the batch ran out of lease): as if never claimed
         conn.execute(update(t).where(t.c.id.in_(release), ours)
                      .values(status="pending", lease_until=None, attempts=t.c.attempts - 1))
+
+
+def enqueue_once(session: Session, key: str, channel: str, target: str, payload: dict, now: datetime, ticket_id: int | None = None) -> bool:
+    """Enqueue unless a row with this key exists (also under a concurrent sweep in another worker)."""
+    if session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            enqueue(session, channel, target, payload, now, ticket_id=ticket_id, dedupe_key=key)
+    except IntegrityError:
+        return False
+    return True

@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import select
 
 from bot.outbox_worker import OutboxWorker
 from bot.scheduler import OutboxDrain
 from bot.transports import DeliveryError
 from storage import repositories as repo
-from storage.models import Outbox
 from tests.bot.test_outbox_live import outbox_rows, robot_calls
 
 
@@ -105,21 +102,26 @@ def test_failures_in_a_batch_are_recorded_per_row(live, clock, config):
 
 def test_drain_coalesces_wakeups():
     calls = []
-    started = threading.Event()
+    running, release, second = threading.Event(), threading.Event(), threading.Event()
 
     def run_once():
-        calls.append(time.monotonic())
-        started.set()
-        time.sleep(0.05)
+        calls.append(len(calls))
+        if len(calls) == 1:
+            running.set()
+            release.wait(5)          # hold the first run while the burst arrives
+        else:
+            second.set()
 
-    drain = OutboxDrain(run_once, poll_seconds=30, delay=0.01)
+    drain = OutboxDrain(run_once, poll_seconds=30, delay=0.0)
     drain.start()
     try:
         drain.wake()
-        assert started.wait(2)
+        assert running.wait(5)
         for _ in range(1000):          # a burst while it runs: one more run, not a thousand
             drain.wake()
-        time.sleep(0.3)
-        assert len(calls) == 2
+        release.set()
+        assert second.wait(5)
     finally:
         drain.stop()
+        drain._thread.join(5)
+    assert len(calls) == 2

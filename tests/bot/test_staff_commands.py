@@ -1,9 +1,7 @@
 """Staff slash commands through the real encrypted /wecom callback, and what residents then receive."""
 from __future__ import annotations
 
-import re
 
-import pytest
 from sqlalchemy import select
 
 from bot.wire import wecom_request
