@@ -1,6 +1,7 @@
 """TextModel (its defaults) against a plain baseline on the tipdm2020 benchmark.
 
     .venv/bin/python bench/bench_tipdm.py --data /work/shared/data/tipdm2020/train.csv [--folds 5] [--jobs 2] [--seed 42]
+        [--param fold_digits=false ...]      (TextModel parameters other than the defaults, as JSON values)
 
 Stratified k-fold cross-validation with a fixed seed; both models see exactly the same folds.
 Baseline: TF-IDF of jieba word unigrams + LinearSVC (scikit-learn defaults), the usual published
@@ -32,7 +33,7 @@ def read(path: str) -> tuple[list[str], list[str]]:
     return [t for t, _ in rows], [label for _, label in rows]
 
 
-def run_fold(k: int, texts: list[str], labels: list[str], train_idx, test_idx) -> dict:
+def run_fold(k: int, texts: list[str], labels: list[str], train_idx, test_idx, params: dict) -> dict:
     for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(v, "1")
     import warnings
@@ -51,7 +52,7 @@ def run_fold(k: int, texts: list[str], labels: list[str], train_idx, test_idx) -
     out: dict = {"fold": k, "n_train": len(tr_x), "n_test": len(te_x)}
 
     t0 = time.perf_counter()
-    model = TextModel().fit(tr_x, tr_y)
+    model = TextModel(**params).fit(tr_x, tr_y)
     t1 = time.perf_counter()
     pred = model.predict(te_x)
     t2 = time.perf_counter()
@@ -78,7 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=2, help="folds run in parallel (worker processes)")
     ap.add_argument("--seed", type=int, default=SEED, help="seed of the fold split (default %(default)s)")
+    ap.add_argument("--param", action="append", default=[], metavar="KEY=JSON",
+                    help="a TextModel parameter other than its default, e.g. fold_digits=false")
     a = ap.parse_args(argv)
+    import json
+    try:
+        params = {k: json.loads(v) for k, v in (x.split("=", 1) for x in a.param)}
+    except ValueError:
+        ap.error("--param takes KEY=JSON, e.g. C=0.5 or fold_digits=false")
 
     from joblib import Parallel, delayed
     from sklearn.model_selection import StratifiedKFold
@@ -88,10 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     texts, labels = read(a.data)
     print(f"{a.data}: {len(texts)} rows, {len(set(labels))} labels; {a.folds}-fold stratified CV, "
           f"seed {a.seed}, {a.jobs} worker(s)")
-    print("TextModel defaults:", ", ".join(f"{k}={v}" for k, v in DEFAULT_PARAMS.items()))
+    print("TextModel parameters:", ", ".join(f"{k}={v}" for k, v in {**DEFAULT_PARAMS, **params}.items()))
     folds = list(StratifiedKFold(a.folds, shuffle=True, random_state=a.seed).split(texts, labels))
     t0 = time.perf_counter()
-    results = Parallel(n_jobs=a.jobs)(delayed(run_fold)(k, texts, labels, tr, te)
+    results = Parallel(n_jobs=a.jobs)(delayed(run_fold)(k, texts, labels, tr, te, params)
                                       for k, (tr, te) in enumerate(folds, 1))
     wall = time.perf_counter() - t0
 

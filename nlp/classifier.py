@@ -114,20 +114,20 @@ class Classifier:
             return []
         p, hits, docs, X = self._proba([t or "" for t in norm])
         order = np.argsort(-p, axis=1)
-        out = []
+        rows = []
         for i, text in enumerate(norm):
             top = [(self.labels[j], round(float(p[i, j]), 4)) for j in order[i, :3]]
             menu = ([self.labels[j] for j in order[i, :4] if self.labels[j] != OTHER][:3] + [OTHER]
                     if self.taxonomy else [])
             if not text.strip():
                 top = [(OTHER if self.taxonomy else top[0][0], 0.0)]
+            terms = [h.phrase for h in hits[i] if h.code == top[0][0] and h.weight > 0]
+            rows.append((top, menu, terms))
+        if explain and self.model is not None:
+            self._add_model_terms(norm, rows, docs, X)
+        out = []
+        for text, (top, menu, terms) in zip(norm, rows):
             category, conf = top[0]
-            terms = [h.phrase for h in hits[i] if h.code == category and h.weight > 0]
-            if (explain and self.model is not None and category in self.model_labels
-                    and text.strip() and len(terms) < self.s.max_terms):
-                row = slice(X.indptr[i], X.indptr[i + 1])
-                terms += self._explain(docs[i], (X.indices[row], X.data[row]), category,
-                                       self.s.max_terms - len(terms), terms)
             out.append(Classification(
                 category=category, confidence=float(conf), top=top, terms=terms[: self.s.max_terms],
                 emergency=emergency.detect(text, normalized=True) if text else None,
@@ -136,14 +136,25 @@ class Classifier:
             ))
         return out
 
-    def _explain(self, doc, x, label: str, k: int, already: list[str]) -> list[str]:
+    def _add_model_terms(self, norm: list[str], rows: list, docs, X) -> None:
+        """Tops up each row's phrase-table terms with the words the text model weighed most."""
         if self._explain_failed:
-            return []
+            return
+        labels, ks = [], []
+        for text, (top, _menu, terms) in zip(norm, rows):
+            wanted = self.s.max_terms - len(terms)
+            ok = top[0][0] in self.model_labels and text.strip() and wanted > 0
+            labels.append(top[0][0] if ok else None)
+            ks.append(wanted + len(terms) + 3 if ok else 0)
         try:
-            words = self.model.top_words(doc, x, label, k=k + len(already) + 3)
+            found = self.model.top_words_many(docs, X, labels, ks)
         except Exception:                     # an explanation is a courtesy, never a failure
-            log.exception("TextModel.top_words failed; terms come from the phrase table only")
+            log.exception("TextModel.top_words_many failed; terms come from the phrase table only")
             self._explain_failed = True
-            return []
-        words = [str(w) for w in words if _MEANINGFUL.search(str(w)) and str(w) not in _NOT_TERMS]
-        return [w for w in words if w not in already and not any(w in a for a in already)][:k]
+            return
+        for (_top, _menu, terms), words, label in zip(rows, found, labels):
+            if label is None:
+                continue
+            wanted = self.s.max_terms - len(terms)
+            words = [w for w in words if _MEANINGFUL.search(w) and w not in _NOT_TERMS]
+            terms += [w for w in words if w not in terms and not any(w in a for a in terms)][:wanted]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from nlp.anchors import required_chars
 from nlp.normalize import normalize
 from nlp.types import Emergency
 
@@ -55,10 +56,12 @@ class _Rules:
             self.kinds.append(_Kind(name, str(k["number"]), k["advice"], _alt(k["triggers"]),
                                     _alt(k.get("weak")), _rx(k.get("weak_unless")), cond, _rx(k.get("unless")),
                                     _rx(k.get("unless_message"))))
-        # One pass over the message first: most messages name no trigger at all.
-        # (separate patterns: one big alternation is slower in `re` than these searched in turn)
-        self.prefilter = [k.trigger for k in self.kinds] + [k.weak for k in self.kinds if k.weak]
-        self.prefilter += [p for k in self.kinds for p, _ in k.conditional]
+        # One pass over the message first: most messages name no trigger at all. Each pattern
+        # runs only if the message holds one of the characters every match of it needs
+        # (nlp/anchors.py). Separate patterns: one big alternation is slower in `re`.
+        patterns = [k.trigger for k in self.kinds] + [k.weak for k in self.kinds if k.weak]
+        patterns += [p for k in self.kinds for p, _ in k.conditional]
+        self.prefilter = [(required_chars(p), p) for p in patterns]
         self.senses = _rx(data["senses"])
         self.past = _rx(data["past"])
         self.present = _rx(data["present"])
@@ -108,7 +111,9 @@ class _Rules:
 
     def detect(self, text: str) -> _Kind | None:
         # Other senses are blanked out with the same length, so positions stay meaningful.
-        if not any(p.search(text) for p in self.prefilter):
+        chars = set(text)
+        if not any((need is None or not need.isdisjoint(chars)) and p.search(text)
+                   for need, p in self.prefilter):
             return None
         text = self.senses.sub(lambda m: "□" * len(m.group(0)), text)
         for kind in self.kinds:

@@ -2,7 +2,7 @@
 
 find_location: 3号楼502, 5栋2单元, 十二幢三单元601室, 3#楼, A座, 3-2-502, 东门, B区地库, 2号楼楼下
 -> Location(building, unit, room, area), digits as arabic strings, for routing to the grid leader.
-mask_pii: mobile and landline numbers and 18-digit ID numbers masked before a message is shown
+mask_pii: mobile and landline numbers and ID numbers (18 and 15 digits) masked before a message is shown
 in a group chat or written to a log.
 """
 from __future__ import annotations
@@ -112,7 +112,12 @@ def find_location(text: str, cleaned: bool = False) -> Location | None:
                         unit=_num(m.group("u")), room=_num(m.group("r")), area=area)
     m = _UNIT_ROOM.search(text)
     if m:
-        return Location(text=m.group(0), unit=_num(m.group("u")), room=_num(m.group("r")))
+        area, span_end = None, m.end()
+        a = after.match(text, span_end) if m.group("r") is None else None
+        if a:                                        # 3单元楼道: the place is in that unit
+            area, span_end = a.group("a"), a.end()
+        return Location(text=text[m.start():span_end], unit=_num(m.group("u")), room=_num(m.group("r")),
+                        area=area)
     a = anywhere.search(text)
     if a:
         return Location(text=a.group(0), area=a.group("a").upper() if a.group("a").isascii() else a.group("a"))
@@ -124,7 +129,12 @@ def find_location(text: str, cleaned: bool = False) -> Location | None:
 
 # --- personal numbers -------------------------------------------------------------------------
 
+# 18-digit IDs (6 area + 8 birth date + 4), and the old 15-digit ones (6 + YYMMDD + 3) still in use.
 _ID = re.compile(r"(?<![0-9A-Za-z])(\d{6})\s?(\d{8})\s?(\d{3}[\dXx])(?![0-9A-Za-z])")
+# The 15-digit form must look like one (area 1-8xxxxx, a real YYMMDD), so that a 15-digit parcel
+# or order number is left readable.
+_ID15 = re.compile(r"(?<![0-9A-Za-z])([1-8]\d{5})\s?(\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))\s?(\d{3})"
+                   r"(?![0-9A-Za-z])")
 _MOBILE = re.compile(r"(?<![\d])((?:\+|00)?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
 _LANDLINE = re.compile(r"(?<![\d])(\(?0\d{2,3}\)?)([\s-]?)(\d{3,4})[\s-]?(\d{4})(?!\d)")
 
@@ -133,7 +143,7 @@ def find_phones(text: str) -> list[str]:
     """Phone numbers in `text`, digits only (mobile 11 digits, landline with area code)."""
     text = text or ""
     out = ["".join(m.group(2, 3, 4)) for m in _MOBILE.finditer(text)]
-    rest = _MOBILE.sub(" ", _ID.sub(" ", text))
+    rest = _MOBILE.sub(" ", _ID15.sub(" ", _ID.sub(" ", text)))
     out += [re.sub(r"\D", "", m.group(0)) for m in _LANDLINE.finditer(rest)]
     return out
 
@@ -142,5 +152,6 @@ def mask_pii(text: str) -> str:
     """138 1234 5678 -> 138****5678; 0571-88886666 -> 0571-****6666; ID -> first 3 + last 4."""
     text = text or ""
     text = _ID.sub(lambda m: m.group(1)[:3] + "*" * 11 + m.group(3)[-4:], text)
+    text = _ID15.sub(lambda m: m.group(1)[:3] + "*" * 9 + m.group(3), text)
     text = _MOBILE.sub(lambda m: (m.group(1) or "") + m.group(2) + "****" + m.group(4), text)
     return _LANDLINE.sub(lambda m: m.group(1) + m.group(2) + "****" + m.group(4), text)

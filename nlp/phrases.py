@@ -33,8 +33,10 @@ class PhraseTable:
     def __init__(self, table: dict, codes: tuple[str, ...] = CODES) -> None:
         self.codes = codes
         self.index = {c: i for i, c in enumerate(codes)}
-        # first character -> [(phrase, code index, weight)], longest first.
-        self.by_first: dict[str, list[tuple[str, int, float]]] = {}
+        # first two characters -> [(phrase, code index, weight)], longest first; one-character
+        # phrases (臭 吵 狗) by that character. Two characters rule out most candidates at once.
+        self.by_two: dict[str, list[tuple[str, int, float]]] = {}
+        self.single: dict[str, list[tuple[str, int, float]]] = {}
         for code, groups in (table or {}).items():
             if code not in self.index:
                 raise ValueError(f"phrases.yaml: unknown category {code!r}")
@@ -42,20 +44,24 @@ class PhraseTable:
                 for p in phrases or []:
                     p = str(p).strip()
                     if p:
-                        self.by_first.setdefault(p[0], []).append((p, self.index[code], float(weight)))
-        for lst in self.by_first.values():
+                        into = self.by_two.setdefault(p[:2], []) if len(p) > 1 else self.single.setdefault(p, [])
+                        into.append((p, self.index[code], float(weight)))
+        for lst in self.by_two.values():
             lst.sort(key=lambda x: -len(x[0]))
 
     def hits(self, text: str) -> list[Hit]:
         """Phrases found in `text`, those inside a longer found phrase dropped."""
         found: list[Hit] = []
-        by_first = self.by_first
-        for i, ch in enumerate(text):
-            cands = by_first.get(ch)
+        by_two, single, codes = self.by_two, self.single, self.codes
+        for i in range(len(text)):
+            cands = by_two.get(text[i:i + 2])
             if cands:
                 for p, ci, w in cands:
-                    if text.startswith(p, i):
-                        found.append(Hit(p, self.codes[ci], w, i))
+                    if len(p) == 2 or text.startswith(p, i):
+                        found.append(Hit(p, codes[ci], w, i))
+            cands = single.get(text[i])
+            if cands:
+                found += [Hit(p, codes[ci], w, i) for p, ci, w in cands]
         if len(found) < 2:
             return found
         found.sort(key=lambda h: -len(h.phrase))

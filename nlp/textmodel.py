@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 import warnings
 from collections import Counter
@@ -44,6 +45,8 @@ from tqdm import tqdm
 from nlp.segment import cut
 from nlp.textfeatures import _BLOCK_NAMES, MAX_CHARS, _Block, _char_grams, _softmax, _word_grams, normalize
 
+_DIGITS = re.compile(r"\d+")
+
 FORMAT = "jiesu-textmodel"
 FORMAT_VERSION = 2
 MODEL_FILE = "model.joblib"
@@ -58,6 +61,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "char_ngram": [1, 3],       # character n-gram range (whitespace and punctuation removed)
     "word_min_df": 1,
     "char_min_df": 2,           # drops character n-grams seen in a single training text
+    "fold_digits": True,        # every run of digits reads as "0": a phone number, a room or a date
+                                # says nothing about the topic, and its n-grams are noise
     "head_tokens": 20,          # the first N words form the "head" blocks; 0 disables them
     "head_weight": 0.5,         # weight of the head blocks relative to the whole-text blocks
     "C": 1.0,                   # LinearSVC regularisation
@@ -123,6 +128,8 @@ class TextModel:
 
     def _words(self, text: Any) -> list[str]:
         s = normalize(text, self.params["max_chars"])
+        if self.params["fold_digits"]:
+            s = _DIGITS.sub("0", s)
         return cut(s) if s and not s.isspace() else []
 
     def _analyse(self, text: Any) -> tuple[list[str], list[str], list[str], list[str]]:
@@ -332,37 +339,62 @@ class TextModel:
                 else:
                     names += block.names
                 is_word += [kind == 0] * (len(names) - len(is_word))
-            self._colinfo = (names, np.array(is_word))
+            self._colinfo = (names, is_word)
         return self._colinfo
 
     def top_words(self, doc: tuple, x, label: str, k: int = 5) -> list[str]:
-        """Fast explain() for one row of features() (a csr row, or (indices, data) of it): the words
-        of the text whose features pushed it most towards `label`. A character n-gram's credit goes
-        to the words that contain it."""
+        """Fast explain() for one row of features() (a csr row, or (indices, data) of it)."""
         indices, data = (x.indices, x.data) if hasattr(x, "indices") else x
-        if label not in self.classes_ or len(indices) == 0 or k <= 0:
-            return []
+        row = sp.csr_matrix((data, indices, [0, len(indices)]), shape=(1, len(self._columns()[0])))
+        return self.top_words_many([doc], row, [label], [k])[0]
+
+    def top_words_many(self, docs: Sequence[tuple], X: sp.csr_matrix, labels: Sequence[str | None],
+                       ks: Sequence[int]) -> list[list[str]]:
+        """Per row of features(): the (up to) ks[i] words of the text whose features pushed it most
+        towards labels[i] (None or an unknown label: no words). A character n-gram's credit goes to
+        the words that contain it. All rows are scored and ranked in a few array operations."""
+        n = X.shape[0]
+        out: list[list[str]] = [[] for _ in range(n)]
+        index = {c: j for j, c in enumerate(self.classes_)}
+        lab = np.array([index.get(l, -1) if l is not None else -1 for l in labels], dtype=np.int64)
+        if n == 0 or X.nnz == 0 or (lab < 0).all():
+            return out
         names, is_word = self._columns()
-        contrib = data * self._w[indices, self.classes_.index(label)]
-        m = min(3 * k, len(contrib))
-        best = np.argpartition(-contrib, m - 1)[:m]
-        best = best[np.argsort(-contrib[best])]
-        words = [w for w in dict.fromkeys(doc[0]) if " " not in w]
-        score: dict[str, float] = {}
-        for i in best:
-            v = float(contrib[i])
-            if v <= 0:
-                break
-            col = int(indices[i])
-            name = names[col]
-            if is_word[col]:
-                for w in name.split(" "):
-                    score[w] = score.get(w, 0.0) + v
-            else:
-                owners = [w for w in words if name in w] or [w for w in words if w in name]
+        rows = np.repeat(np.arange(n), np.diff(X.indptr))
+        contrib = X.data.astype(np.float64) * self._w[X.indices, np.maximum(lab[rows], 0)]
+        keep = (contrib > 0) & (lab[rows] >= 0)             # only what pushed towards the label
+        rows, cols, contrib = rows[keep], X.indices[keep], contrib[keep]
+        # One sort orders rows and, within a row, the biggest contribution first:
+        # the key is row + 1/(1+v), and 1/(1+v) is in (0, 1) and falls as v grows.
+        order = np.argsort(rows + 1.0 / (1.0 + contrib))
+        starts = np.searchsorted(rows[order], np.arange(n + 1)).tolist()
+        cols = cols[order].tolist()
+        vals = contrib[order].tolist()
+        for i in range(n):
+            k = ks[i]
+            if lab[i] < 0 or k <= 0:
+                continue
+            # a folded number ("0") is not a word of the text: it takes no credit
+            words = [w for w in dict.fromkeys(docs[i][0]) if " " not in w and not w.isdigit()]
+            score: dict[str, float] = {}
+            owners_of: dict[str, list[str]] = {}            # a char n-gram of the head block recurs
+            for j in range(starts[i], min(starts[i + 1], starts[i] + 3 * k)):
+                v = vals[j]
+                col = cols[j]
+                name = names[col]
+                if is_word[col]:
+                    for w in name.split(" "):
+                        if not w.isdigit():
+                            score[w] = score.get(w, 0.0) + v
+                    continue
+                owners = owners_of.get(name)
+                if owners is None:
+                    owners = owners_of[name] = ([w for w in words if name in w]
+                                                or [w for w in words if w in name])
                 for w in owners:
                     score[w] = score.get(w, 0.0) + v / len(owners)
-        return [w for w, _ in sorted(score.items(), key=lambda kv: -kv[1])[:k]]
+            out[i] = [w for w, _ in sorted(score.items(), key=lambda kv: -kv[1])[:k]]
+        return out
 
     def predict(self, texts: Sequence[Any]) -> list[str]:
         scores = self.decision_function(texts)
@@ -432,7 +464,7 @@ class TextModel:
         total: dict[str, float] = {}
         for w, s in zip(words, score):
             total[w] = total.get(w, 0.0) + float(s)
-        ranked = sorted((kv for kv in total.items() if kv[1] > 0), key=lambda kv: -kv[1])
+        ranked = sorted((kv for kv in total.items() if kv[1] > 0 and not kv[0].isdigit()), key=lambda kv: -kv[1])
         return [w for w, _ in ranked[:k]]
 
     # ------------------------------------------------------------- persistence
@@ -503,7 +535,8 @@ class TextModel:
         try:
             if state["classes"] != meta.get("classes"):
                 raise ValueError(f"{d}: classes of {MODEL_FILE} and {META_FILE} differ")
-            model = cls(**{k: v for k, v in state["params"].items() if k in DEFAULT_PARAMS})
+            saved = {"fold_digits": False, **state["params"]}        # saved before digits were folded
+            model = cls(**{k: v for k, v in saved.items() if k in DEFAULT_PARAMS})
             model.classes_ = list(state["classes"])
             model._blocks = [_Block(*b) for b in state["blocks"]]
             model._w = np.ascontiguousarray(state["w"], dtype=np.float32)

@@ -91,3 +91,27 @@ def test_huge_message(tiny_classifier):
     text = "楼上装修太吵" * 20_000 + "\x00\x01" + "電梯" * 10_000      # 140,000 characters
     c = tiny_classifier.classify_many([text])[0]
     assert c.category == "noise"
+
+
+def test_phrase_hits_longest_wins_and_one_character_phrases():
+    from nlp.phrases import PhraseTable
+    t = PhraseTable({"flying_wire": {2: ["楼道充电", "充电"]}, "hallway_fire": {1: ["楼道"]},
+                     "garbage": {1: ["臭"]}, "pets": {1: ["狗叫", "狗"]}})
+    hits = t.hits("楼道充电好臭，狗叫狗叫")
+    assert [(h.phrase, h.start) for h in hits] == [("楼道充电", 0), ("臭", 5), ("狗叫", 7)]
+    v, _ = t.score("楼道充电好臭")
+    assert v[t.index["flying_wire"]] == 2 and v[t.index["hallway_fire"]] == 0
+    # overlapping but not nested phrases both count
+    t2 = PhraseTable({"pets": {1: ["狗屎"]}, "garbage": {1: ["屎臭"]}})
+    assert [h.phrase for h in t2.hits("狗屎臭")] == ["狗屎", "屎臭"]
+
+
+def test_batch_terms_equal_single_row_terms(tiny_classifier):
+    model = tiny_classifier.model
+    texts = ["3号楼电梯又坏了", "楼下的狗天天叫", "", "装修电钻声太吵"]
+    docs, X = model.features(texts)
+    labels = ["elevator", "pets", "pets", None]
+    batch = model.top_words_many(docs, X, labels, [4, 4, 4, 4])
+    single = [model.top_words(docs[i], X[i], labels[i] or "?", k=4) for i in range(len(texts))]
+    assert batch == single
+    assert "电梯" in batch[0] and "狗" in "".join(batch[1]) and batch[2] == [] and batch[3] == []

@@ -86,3 +86,26 @@ def test_classify_with_missing_model_reports_error(tmp_path):
     p = run(["nlp.classify", "--model", str(tmp_path / "nope")], '{"text": "电梯坏了"}\n')
     assert "Traceback" not in p.stderr
     assert "error" in json.loads(p.stdout.splitlines()[0])
+
+
+def test_train_tunes_the_phrase_weight_on_a_separate_set(tmp_path):
+    """--tune-dir: the phrase share is chosen by log-loss on the tuning set, which then also
+    joins the training rows; a tuning label the rows lack is refused."""
+    tune = tmp_path / "tune"
+    tune.mkdir()
+    (tune / "elevator.txt").write_text("电梯又不动了\n电梯里面一股怪味\n", encoding="utf-8")
+    (tune / "pets.txt").write_text("隔壁的狗叫个不停\n野猫在车底下生了一窝\n", encoding="utf-8")
+    (tune / "noise.txt").write_text("楼上天天敲敲打打\n半夜有人唱卡拉OK\n", encoding="utf-8")
+    write_csv(tmp_path / "train.csv", tiny_rows())
+    p = run(["nlp.train", "--data", str(tmp_path / "train.csv"), "--tune-dir", str(tune),
+             "--out", str(tmp_path / "m"), "--quiet"])
+    assert p.returncode == 0, p.stderr
+    info = json.loads((tmp_path / "m" / "combine.json").read_text(encoding="utf-8"))
+    losses = {float(w): r["log_loss"] for w, r in info["tuning"].items()}
+    assert info["phrase_weight"] == min(losses, key=lambda w: (losses[w], w))
+    assert info["tuned_on"] == "6 tuning rows" and info["n_tune_rows"] == 6
+    assert len(set(losses.values())) > 1                   # the weight does change the loss
+    (tune / "garbage.txt").write_text("垃圾桶满了\n", encoding="utf-8")
+    p = run(["nlp.train", "--data", str(tmp_path / "train.csv"), "--tune-dir", str(tune),
+             "--out", str(tmp_path / "m2"), "--quiet"])
+    assert p.returncode == 2 and "garbage" in p.stderr and "Traceback" not in p.stderr

@@ -26,7 +26,9 @@ def test_chinese_numerals(s, n):
     ("３号楼５０２", "3", None, "502", None),
     ("3号楼的楼下", "3", None, None, "楼下"),
     ("我家502室吊顶渗水", None, None, "502", None),
-    ("3单元楼道灯坏了", None, "3", None, None),
+    ("3单元楼道灯坏了", None, "3", None, "楼道"),           # the area of a unit is kept
+    ("2单元地下室进水了", None, "2", None, "地下室"),
+    ("3单元502楼道", None, "3", "502", None),
     ("小区北门有人摆摊", None, None, None, "北门"),
 ])
 def test_location(text, building, unit, room, area):
@@ -59,13 +61,16 @@ def test_location_label_for_routing():
     ("(010)12345678", "(010)****5678"),
     ("身份证11010519491231002X", "身份证110***********002X"),
     ("110105194912310021，手机13912345678", "110***********0021，手机139****5678"),
+    ("老身份证110105491231002", "老身份证110*********002"),          # 15 digits: 6 + YYMMDD + 3
+    ("身份证 110105 491231 002", "身份证 110*********002"),
 ])
 def test_mask_pii(raw, masked):
     assert mask_pii(raw) == masked
     assert nlp.mask_pii(raw) == masked
 
 
-@pytest.mark.parametrize("text", ["3号楼502", "5月3号", "订单号2024051212345678901", "物业费1200元", ""])
+@pytest.mark.parametrize("text", ["3号楼502", "5月3号", "订单号2024051212345678901", "物业费1200元", "",
+                                  "快递单号773012345678901"])   # 15 digits, but no date inside
 def test_mask_pii_leaves_other_numbers(text):
     assert mask_pii(text) == text
 

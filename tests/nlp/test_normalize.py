@@ -68,3 +68,19 @@ def test_idempotent_and_empty():
 def test_long_text_is_handled():
     text = "楼道堆物" * 25_000
     assert normalize(text).startswith("楼道堆物楼道堆物")
+
+
+def test_simplified_text_skips_conversion_without_changing_anything():
+    """clean() converts only texts holding a Traditional character; for every other text the
+    conversion would have been a no-op (checked over the seed corpus)."""
+    import zhconv
+    from nlp.normalize import _trad_chars
+    from nlp.train import SEED_DIR, read_dir
+    trad = _trad_chars()
+    texts = [t for t, _ in read_dir(SEED_DIR)]
+    skipped = [t for t in texts if trad.isdisjoint(t)]
+    assert len(skipped) > 0.8 * len(texts)                 # the common case is the fast one
+    assert [t for t in skipped if zhconv.convert(t, "zh-cn") != t] == []
+    # a word-level conversion in an otherwise simplified message still happens
+    assert clean("三楼有人著火了") == "三楼有人着火了"
+    assert clean("請回覆") == "请回复"

@@ -188,3 +188,24 @@ def test_features_once_for_proba_and_terms(model):
     assert "电梯" in words and all(w in texts[0] for w in words)
     assert model.top_words(docs[2], X[2], "elevator") == []
     assert model.top_words(docs[0], X[0], "no-such-label") == []
+
+
+def test_digits_are_folded_so_numbers_do_not_decide(model):
+    """A phone number, a room or a date reads as one "0": texts differing only in their numbers
+    get the same features; fold_digits=False keeps the digits (and a saved model says which)."""
+    _, a = model.features(["3号楼电梯坏了，电话13812345678"])
+    _, b = model.features(["12号楼电梯坏了，电话0"])
+    assert (a != b).nnz == 0
+    keep = TextModel(fold_digits=False).fit(TEXTS, LABELS)
+    _, c = keep.features(["3号楼电梯坏了，电话13812345678"])
+    _, d = keep.features(["12号楼电梯坏了，电话0"])
+    assert c.shape != d.shape or (c != d).nnz > 0
+
+
+def test_model_saved_before_digit_folding_keeps_its_digits(model, tmp_path):
+    import joblib
+    model.save(tmp_path)
+    state = joblib.load(tmp_path / MODEL_FILE)
+    del state["params"]["fold_digits"]
+    joblib.dump(state, tmp_path / MODEL_FILE)
+    assert TextModel.load(tmp_path).params["fold_digits"] is False
