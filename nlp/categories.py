@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import yaml
+from nlp.datafile import load_yaml
+
 
 _DATA = Path(__file__).with_name("data") / "categories.yaml"
 
@@ -31,7 +32,7 @@ class Category:
 
 @cache
 def all_categories() -> dict[str, Category]:
-    rows = yaml.safe_load(_DATA.read_text(encoding="utf-8"))
+    rows = load_yaml(_DATA)
     out: dict[str, Category] = {}
     for row in rows:
         urgent = row["urgent"]

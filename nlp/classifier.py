@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from nlp.datafile import load_yaml
 from nlp import emergency, phrases
 from nlp.categories import CODES, OTHER
 from nlp.extract import find_location
@@ -40,7 +40,7 @@ class Settings:
 
     @classmethod
     def load(cls, model_dir: Path | None = None) -> "Settings":
-        data = yaml.safe_load(_CONFIG.read_text(encoding="utf-8")) or {}
+        data = load_yaml(_CONFIG) or {}
         if model_dir is not None and (model_dir / COMBINE_FILE).exists():
             tuned = json.loads((model_dir / COMBINE_FILE).read_text(encoding="utf-8"))
             if "phrase_weight" in tuned:
@@ -113,11 +113,17 @@ class Classifier:
         if not norm:
             return []
         p, hits, docs, X = self._proba([t or "" for t in norm])
-        order = np.argsort(-p, axis=1)
+        # the 4 best columns of every row, best first, then plain Python lists: per-element numpy
+        # indexing would cost more than the rest of this loop
+        k = min(4, p.shape[1])
+        best = np.argpartition(-p, k - 1, axis=1)[:, :k] if p.shape[1] > k else np.tile(np.arange(k), (len(p), 1))
+        best = np.take_along_axis(best, np.argsort(-np.take_along_axis(p, best, axis=1), axis=1), axis=1)
+        best_p = np.round(np.take_along_axis(p, best, axis=1), 4).tolist()
+        labels = self.labels
         rows = []
-        for i, text in enumerate(norm):
-            top = [(self.labels[j], round(float(p[i, j]), 4)) for j in order[i, :3]]
-            menu = ([self.labels[j] for j in order[i, :4] if self.labels[j] != OTHER][:3] + [OTHER]
+        for i, (text, cols, probs) in enumerate(zip(norm, best.tolist(), best_p)):
+            top = [(labels[j], q) for j, q in zip(cols[:3], probs)]
+            menu = ([labels[j] for j in cols if labels[j] != OTHER][:3] + [OTHER]
                     if self.taxonomy else [])
             if not text.strip():
                 top = [(OTHER if self.taxonomy else top[0][0], 0.0)]

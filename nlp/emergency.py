@@ -12,10 +12,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
+from nlp.datafile import load_yaml
 from nlp.anchors import required_chars
 from nlp.normalize import normalize
+from nlp.segment import tokenizer
 from nlp.types import Emergency
 
 _DATA = Path(__file__).with_name("data") / "emergency.yaml"
@@ -61,7 +62,8 @@ class _Rules:
         # (nlp/anchors.py). Separate patterns: one big alternation is slower in `re`.
         patterns = [k.trigger for k in self.kinds] + [k.weak for k in self.kinds if k.weak]
         patterns += [p for k in self.kinds for p, _ in k.conditional]
-        self.prefilter = [(required_chars(p), p) for p in patterns]
+        freq = tokenizer().FREQ                  # prefer anchors that everyday text seldom holds
+        self.prefilter = [(required_chars(p, cost=lambda c: 1 + freq.get(c, 0)), p) for p in patterns]
         self.senses = _rx(data["senses"])
         self.past = _rx(data["past"])
         self.present = _rx(data["present"])
@@ -112,8 +114,10 @@ class _Rules:
     def detect(self, text: str) -> _Kind | None:
         # Other senses are blanked out with the same length, so positions stay meaningful.
         chars = set(text)
-        if not any((need is None or not need.isdisjoint(chars)) and p.search(text)
-                   for need, p in self.prefilter):
+        for need, p in self.prefilter:
+            if (need is None or not need.isdisjoint(chars)) and p.search(text):
+                break
+        else:
             return None
         text = self.senses.sub(lambda m: "□" * len(m.group(0)), text)
         for kind in self.kinds:
@@ -131,7 +135,7 @@ def _load() -> _Rules:
     if _rules is None:
         with _lock:
             if _rules is None:
-                _rules = _Rules(yaml.safe_load(_DATA.read_text(encoding="utf-8")))
+                _rules = _Rules(load_yaml(_DATA))
     return _rules
 
 

@@ -11,8 +11,9 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 
+from nlp.datafile import load_yaml
+from nlp.anchors import required_chars
 from nlp.normalize import clean
 from nlp.types import Location
 
@@ -76,7 +77,7 @@ _COUNT = re.compile(r"^[一两]\s*(?:栋|幢)楼")
 
 @lru_cache(maxsize=1)
 def _area_patterns() -> tuple[re.Pattern, re.Pattern]:
-    data = yaml.safe_load(_PLACES.read_text(encoding="utf-8"))
+    data = load_yaml(_PLACES)
 
     def alt(words):
         return "|".join(map(re.escape, sorted(set(words), key=len, reverse=True)))
@@ -87,17 +88,32 @@ def _area_patterns() -> tuple[re.Pattern, re.Pattern]:
     return after, anywhere
 
 
+@lru_cache(maxsize=1)
+def _anchors() -> dict[str, frozenset[str] | None]:
+    """Per pattern, characters a match needs one of (nlp/anchors.py): most messages name no place,
+    and a set test is far cheaper than a search."""
+    after, anywhere = _area_patterns()
+    pats = {"dashed": _DASHED, "full": _FULL, "unit_room": _UNIT_ROOM, "anywhere": anywhere, "room": _ROOM_RE}
+    return {name: required_chars(p) for name, p in pats.items()}
+
+
+def _may(name: str, chars: set[str]) -> bool:
+    need = _anchors()[name]
+    return need is None or not need.isdisjoint(chars)
+
+
 def find_location(text: str, cleaned: bool = False) -> Location | None:
     """The first place named in `text`, or None (cleaned=True: `text` is already normalised)."""
     text = (text or "")[:5000] if cleaned else clean((text or "")[:5000])
     if not text:
         return None
     after, anywhere = _area_patterns()
-    m = _DASHED.search(text)
+    chars = set(text)
+    m = _DASHED.search(text) if _may("dashed", chars) else None
     if m:
         return Location(text=m.group(0), building=m.group(1).lstrip("0") or "0",
                         unit=m.group(2), room=m.group(3))
-    for m in _FULL.finditer(text):
+    for m in (_FULL.finditer(text) if _may("full", chars) else ()):
         if _COUNT.match(m.group(0)):
             continue
         building = _num(m.group("b"))
@@ -110,7 +126,7 @@ def find_location(text: str, cleaned: bool = False) -> Location | None:
             area, span_end = a.group("a"), a.end()
         return Location(text=text[m.start():span_end], building=building,
                         unit=_num(m.group("u")), room=_num(m.group("r")), area=area)
-    m = _UNIT_ROOM.search(text)
+    m = _UNIT_ROOM.search(text) if _may("unit_room", chars) else None
     if m:
         area, span_end = None, m.end()
         a = after.match(text, span_end) if m.group("r") is None else None
@@ -118,10 +134,10 @@ def find_location(text: str, cleaned: bool = False) -> Location | None:
             area, span_end = a.group("a"), a.end()
         return Location(text=text[m.start():span_end], unit=_num(m.group("u")), room=_num(m.group("r")),
                         area=area)
-    a = anywhere.search(text)
+    a = anywhere.search(text) if _may("anywhere", chars) else None
     if a:
         return Location(text=a.group(0), area=a.group("a").upper() if a.group("a").isascii() else a.group("a"))
-    m = _ROOM_RE.search(text)
+    m = _ROOM_RE.search(text) if _may("room", chars) else None
     if m:
         return Location(text=m.group(0), room=m.group("r"))
     return None

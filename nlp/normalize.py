@@ -11,9 +11,10 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 import zhconv
 from rapidfuzz.distance import Hamming
+
+from nlp.datafile import load_yaml
 
 _TERMS = Path(__file__).with_name("data") / "terms.yaml"
 
@@ -140,7 +141,7 @@ def _repairer() -> _Repair:
     if _repair is None:
         with _lock:
             if _repair is None:
-                _repair = _Repair(yaml.safe_load(_TERMS.read_text(encoding="utf-8")) or {})
+                _repair = _Repair(load_yaml(_TERMS) or {})
     return _repair
 
 

@@ -6,19 +6,19 @@ not count, so the more specific wording decides (楼道充电 -> flying_wire, no
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
+import ahocorasick
 import numpy as np
-import yaml
 
+from nlp.datafile import load_yaml
 from nlp.categories import CODES
 
 _DATA = Path(__file__).with_name("data") / "phrases.yaml"
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):                      # a tuple: made by the thousand, cheaply
     phrase: str
     code: str
     weight: float
@@ -33,10 +33,8 @@ class PhraseTable:
     def __init__(self, table: dict, codes: tuple[str, ...] = CODES) -> None:
         self.codes = codes
         self.index = {c: i for i, c in enumerate(codes)}
-        # first two characters -> [(phrase, code index, weight)], longest first; one-character
-        # phrases (臭 吵 狗) by that character. Two characters rule out most candidates at once.
-        self.by_two: dict[str, list[tuple[str, int, float]]] = {}
-        self.single: dict[str, list[tuple[str, int, float]]] = {}
+        # One Aho-Corasick automaton finds every occurrence of every phrase in a single pass in C.
+        entries: dict[str, list[tuple[int, float]]] = {}
         for code, groups in (table or {}).items():
             if code not in self.index:
                 raise ValueError(f"phrases.yaml: unknown category {code!r}")
@@ -44,24 +42,21 @@ class PhraseTable:
                 for p in phrases or []:
                     p = str(p).strip()
                     if p:
-                        into = self.by_two.setdefault(p[:2], []) if len(p) > 1 else self.single.setdefault(p, [])
-                        into.append((p, self.index[code], float(weight)))
-        for lst in self.by_two.values():
-            lst.sort(key=lambda x: -len(x[0]))
+                        entries.setdefault(p, []).append((self.index[code], float(weight)))
+        self.automaton = ahocorasick.Automaton()
+        for p, targets in entries.items():
+            self.automaton.add_word(p, (p, tuple(targets)))
+        if entries:
+            self.automaton.make_automaton()
+        self.n_phrases = len(entries)
 
     def hits(self, text: str) -> list[Hit]:
         """Phrases found in `text`, those inside a longer found phrase dropped."""
-        found: list[Hit] = []
-        by_two, single, codes = self.by_two, self.single, self.codes
-        for i in range(len(text)):
-            cands = by_two.get(text[i:i + 2])
-            if cands:
-                for p, ci, w in cands:
-                    if len(p) == 2 or text.startswith(p, i):
-                        found.append(Hit(p, codes[ci], w, i))
-            cands = single.get(text[i])
-            if cands:
-                found += [Hit(p, codes[ci], w, i) for p, ci, w in cands]
+        if not self.n_phrases or not text:
+            return []
+        codes = self.codes
+        found = [Hit(p, codes[ci], w, end - len(p) + 1)
+                 for end, (p, targets) in self.automaton.iter(text) for ci, w in targets]
         if len(found) < 2:
             return found
         found.sort(key=lambda h: -len(h.phrase))
@@ -79,20 +74,21 @@ class PhraseTable:
         return out
 
     def score(self, text: str) -> tuple[np.ndarray, list[Hit]]:
-        hs = self.hits(text)
-        v = np.zeros(len(self.codes))
-        for h in hs:
-            v[self.index[h.code]] += h.weight
-        return v, hs
+        m, hits = self.score_many([text])
+        return m[0], hits[0]
 
     def score_many(self, texts: list[str]) -> tuple[np.ndarray, list[list[Hit]]]:
-        m = np.zeros((len(texts), len(self.codes)))
-        all_hits = []
+        rows, cols, vals, all_hits = [], [], [], []
+        index = self.index
         for r, t in enumerate(texts):
             hs = self.hits(t)
             for h in hs:
-                m[r, self.index[h.code]] += h.weight
+                rows.append(r)
+                cols.append(index[h.code])
+                vals.append(h.weight)
             all_hits.append(hs)
+        m = np.zeros((len(texts), len(self.codes)))
+        np.add.at(m, (np.array(rows, dtype=np.intp), np.array(cols, dtype=np.intp)), vals)
         return m, all_hits
 
 
@@ -106,7 +102,7 @@ def table() -> PhraseTable:
     if _table is None:
         with _lock:
             if _table is None:
-                _table = PhraseTable(yaml.safe_load(_DATA.read_text(encoding="utf-8")))
+                _table = PhraseTable(load_yaml(_DATA))
     return _table
 
 

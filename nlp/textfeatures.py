@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter
+from itertools import chain, repeat
 from typing import Any, Sequence
 
 import numpy as np
@@ -150,7 +151,9 @@ class _Block:
         get = self.index.get
         n = len(docs)
         lens = [len(d[k]) for d in docs]
-        ids = np.fromiter([get(f, -1) for d in docs for f in d[k]], dtype=np.int64, count=sum(lens))
+        # map() over a chained iterator keeps the ~100 look-ups per message in C
+        ids = np.fromiter(map(get, chain.from_iterable(d[k] for d in docs), repeat(-1)), dtype=np.int64,
+                          count=sum(lens))
         r, c, counts = self._counts(ids, lens, len(self.names))
         out = [self._tfidf(r, c, counts, self.idf, n, 1.0)]
         if self.head_of is None:
@@ -166,7 +169,7 @@ class _Block:
                     parts.append(ids[start:start + m])
                 else:
                     h = d[k + 2]
-                    parts.append(np.fromiter([get(f, -1) for f in h], dtype=np.int64, count=len(h)))
+                    parts.append(np.fromiter(map(get, h, repeat(-1)), dtype=np.int64, count=len(h)))
                 hlens.append(len(parts[-1]))
                 start += m
             hids = np.concatenate(parts) if parts else ids[:0]
