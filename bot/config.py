@@ -112,6 +112,22 @@ class LocalConfig(_Model):
     fake_store: str = "data/fake_wechat.sqlite3"
 
 
+class RetrainConfig(_Model):
+    enabled: bool = True
+    day_of_week: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "sun"
+    hour: int = Field(default=3, ge=0, le=23)              # community time; a quiet hour
+    min_new_corrections: int = Field(default=20, ge=1)     # fewer new ones since the last model: skip
+    max_f1_drop: float = Field(default=0.01, ge=0, le=1)   # the gate (nlp/learn.py)
+
+
+class NlpConfig(_Model):
+    # Models retrained from corrections go to <model_root>/<time>/, and <model_root>/current points
+    # at the one in use (the shipped nlp/model/ until the first retraining). Several hosts must
+    # share this directory.
+    model_root: str = "data/models"
+    retrain: RetrainConfig = RetrainConfig()
+
+
 class CommunityConfig(_Model):
     name: str = "社区"
     timezone: str = "Asia/Shanghai"
@@ -130,6 +146,7 @@ class Config(_Model):
     staff: list[StaffMember] = []      # grid leaders are staff automatically
     outbox: OutboxConfig = OutboxConfig()
     local: LocalConfig = LocalConfig()
+    nlp: NlpConfig = NlpConfig()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Config":

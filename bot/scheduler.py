@@ -1,6 +1,7 @@
 """Background work in each worker process: the outbox drain (a thread of its own, woken by new
-rows and every poll interval), the 54321 sweep every minute and the weekly review (周周转) on
-Monday morning (APScheduler). Outbox claims and dedupe keys make each notice happen once."""
+rows and every poll interval), the 54321 sweep every minute (which also picks up a retrained
+classifier), the weekly review (周周转) on Monday morning and the weekly retraining from staff
+corrections (APScheduler). Outbox claims, dedupe keys and job_run claims make each happen once."""
 from __future__ import annotations
 
 import logging
@@ -9,7 +10,9 @@ import threading
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from bot import learning
 from handlers import promises
+from nlp import store as nlp_store
 from storage.db import transaction
 
 log = logging.getLogger(__name__)
@@ -60,9 +63,18 @@ class Scheduler:
         self._s.add_job(self.sweep, "interval", id="sweep", minutes=1, coalesce=True, max_instances=1)
         self._s.add_job(self.review, CronTrigger(day_of_week="mon", hour=9, timezone=services.config.community.timezone),
                         id="weekly_review", coalesce=True, max_instances=1)
+        rt = services.config.nlp.retrain
+        if rt.enabled:
+            self._s.add_job(self.retrain, CronTrigger(day_of_week=rt.day_of_week, hour=rt.hour,
+                                                      timezone=services.config.community.timezone),
+                            id="retrain", coalesce=True, max_instances=1, misfire_grace_time=3600)
 
     def sweep(self) -> None:
         svc = self.services
+        try:
+            nlp_store.reload_if_changed()      # another worker may have retrained the classifier
+        except Exception:  # noqa: BLE001 - the promises below matter more
+            log.exception("checking for a retrained classifier failed")
         committee = [s.userid for s in svc.staff_desk.staff.values() if s.role == "committee"]
         with transaction(svc.sessions) as session:
             queued = promises.sweep_overdue(session, svc.clock.now(), committee)
@@ -74,6 +86,9 @@ class Scheduler:
         with transaction(svc.sessions) as session:
             promises.weekly_review(session, svc.clock.now(), svc.config.community.timezone)
         self.wake()
+
+    def retrain(self) -> None:
+        learning.retrain_job(self.services)
 
     def start(self) -> None:
         self.drain.start()

@@ -160,3 +160,16 @@ class Outbox(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+
+class JobRun(Base):
+    """A timed job that must run once per deployment and period (the weekly retraining): the
+    worker whose insert wins runs it; the row keeps what happened."""
+    __tablename__ = "job_run"
+    __table_args__ = (UniqueConstraint("name", "period"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(32))
+    period: Mapped[str] = mapped_column(String(32))             # 2026-W47
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    result: Mapped[dict] = mapped_column(default=dict)

@@ -10,7 +10,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage.models import Attachment, Grid, InboundMessage, Outbox, Resident, Ticket, TicketCounter, TicketEvent, TicketFollower
+from storage.models import (Attachment, Grid, InboundMessage, JobRun, Outbox, Resident, Ticket, TicketCounter, TicketEvent,
+                            TicketFollower)
 
 OPEN = "open"
 
@@ -297,3 +298,22 @@ def enqueue_once(session: Session, key: str, channel: str, target: str, payload:
     except IntegrityError:
         return False
     return True
+
+
+# --- once-per-deployment jobs ------------------------------------------------------------------
+
+def claim_job(session: Session, name: str, period: str, now: datetime) -> JobRun | None:
+    """The job run for (name, period) if this caller is the first to claim it, else None. Commit
+    the claim before doing the work, so that other workers see it and stand down."""
+    try:
+        with session.begin_nested():
+            run = JobRun(name=name, period=period, started_at=now, result={})
+            session.add(run)
+            session.flush()
+    except IntegrityError:
+        return None
+    return run
+
+
+def last_job(session: Session, name: str) -> JobRun | None:
+    return session.scalars(select(JobRun).where(JobRun.name == name).order_by(JobRun.id.desc()).limit(1)).first()

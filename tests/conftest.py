@@ -79,7 +79,8 @@ def clock():
 
 
 def make_config(tmp_path, db_url, **overrides):
-    base = {"database.url": db_url, "local.fake_store": str(tmp_path / "fake.sqlite3")}
+    base = {"database.url": db_url, "local.fake_store": str(tmp_path / "fake.sqlite3"),
+            "nlp.model_root": str(tmp_path / "models")}
     base.update(overrides)
     return load_config(ROOT / "config.yaml", environ={}, overrides=base)
 
