@@ -63,10 +63,12 @@ def _summary(result: dict) -> str:
     if s == "skipped":
         return (f"【分类模型】本周未重新训练：新增纠正 {result['new']} 条，"
                 f"少于 {result['min_new']} 条。")
-    figures = f"留出样本宏F1 {result['baseline_f1']:.3f} → {result['candidate_f1']:.3f}"
+    figures = (f"留出样本宏F1 {result['baseline_f1']:.3f} → {result['candidate_f1']:.3f}，"
+               f"其中文本模型 {result['baseline_model_f1']:.3f} → {result['candidate_model_f1']:.3f}")
     if s == "accepted":
         return f"【分类模型】已用 {result['corrections']} 条人工纠正重新训练并启用（{figures}）。"
-    return f"【分类模型】重新训练未启用：{result['reason']}（{figures}）。请检查最近的 /recat 纠正。"
+    return (f"【分类模型】重新训练未启用：加入 {result['corrections']} 条人工纠正后准确率下降（{figures}），"
+            f"仍用原模型。请检查最近的 /recat 纠正是否有误。")
 
 
 def retrain_job(services, *, force: bool = False,
@@ -87,14 +89,15 @@ def retrain_job(services, *, force: bool = False,
     result: dict = {"corrections": len(rows), "new": len(rows) - before,
                     "min_new": cfg.nlp.retrain.min_new_corrections}
     try:
-        if not force and result["new"] < cfg.nlp.retrain.min_new_corrections:
+        if not rows or (not force and result["new"] < cfg.nlp.retrain.min_new_corrections):
             result["status"] = "skipped"
         else:
             root.mkdir(parents=True, exist_ok=True)
             out = root / now.strftime("%Y%m%dT%H%M%SZ")
             outcome = retrain(rows, out, max_drop=cfg.nlp.retrain.max_f1_drop)
             result.update(status="accepted" if outcome.accepted else "rejected", reason=outcome.reason,
-                          baseline_f1=round(outcome.baseline_f1, 4), candidate_f1=round(outcome.candidate_f1, 4))
+                          **{k: round(getattr(outcome, k), 4) for k in (
+                              "baseline_f1", "candidate_f1", "baseline_model_f1", "candidate_model_f1")})
             if outcome.accepted:
                 info = {**outcome.info, "n_corrections": outcome.n_corrections}
                 (out / "combine.json").write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")

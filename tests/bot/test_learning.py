@@ -80,7 +80,7 @@ def test_refused_retraining_keeps_the_model_in_use(app, wechat, staff, own_class
     assert result["status"] == "rejected" and "lower macro-F1" in result["reason"]
     assert not os.path.exists(os.path.join(svc.config.nlp.model_root, "current"))
     assert store.reload_if_changed() is False and store.get_classifier() is before
-    assert any("未启用" in n for n in committee_notices(svc))
+    assert any("未启用" in n and "仍用原模型" in n for n in committee_notices(svc))
 
 
 @pytest.mark.parametrize("enabled", [True, False])
