@@ -14,6 +14,7 @@ from datetime import timedelta
 from flask import Blueprint, Response, current_app, jsonify, request
 
 bp = Blueprint("fake_platform", __name__, url_prefix="/fake")
+MP_TOKEN_GRACE = 300     # seconds an old official-account token still works after a new one
 TOKEN_TTL = 7200
 
 
@@ -44,9 +45,18 @@ def _fault(api: str):
 
 
 def _issue(kind: str):
+    """As WeChat does: the official account issues a new token on every call and the previous one
+    stops working 5 minutes later; WeCom returns the same token while it is valid."""
     svc = _svc()
+    now = svc.clock.now()
+    if kind == "qy":
+        live = svc.fake_store.live_token(kind, now)
+        if live is not None:
+            return jsonify(errcode=0, errmsg="ok", access_token=live[0],
+                           expires_in=int((live[1] - now).total_seconds()))
     token = f"fake-{kind}-" + secrets.token_hex(12)
-    svc.fake_store.issue_token(token, kind, svc.clock.now() + timedelta(seconds=TOKEN_TTL))
+    svc.fake_store.issue_token(token, kind, now + timedelta(seconds=TOKEN_TTL),
+                               revoke_after=now + timedelta(seconds=MP_TOKEN_GRACE) if kind == "mp" else None)
     return jsonify(access_token=token, expires_in=TOKEN_TTL)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, create_engine, delete, event, insert, select, update
+from sqlalchemy import (JSON, Column, DateTime, Integer, MetaData, String, Table, create_engine, delete, event, func,
+                        insert, select, update)
 
 from storage.db import normalise_url
 
@@ -53,9 +54,26 @@ class FakeStore:
             rows = c.execute(select(calls).where(calls.c.id > since_id).order_by(calls.c.id)).mappings().all()
         return [{**r, "at": r["at"].isoformat() + "Z"} for r in rows]
 
-    def issue_token(self, token: str, kind: str, expires_at: datetime) -> None:
+    def issue_token(self, token: str, kind: str, expires_at: datetime, revoke_after: datetime | None = None) -> None:
+        """Record a new token; revoke_after: the earlier tokens of this kind stop working then
+        (the official account's rule: a new token ends the old one after a grace period)."""
         with self.engine.begin() as c:
+            if revoke_after is not None:
+                cut = revoke_after.replace(tzinfo=None)
+                c.execute(update(tokens).where(tokens.c.kind == kind, tokens.c.expires_at > cut).values(expires_at=cut))
             c.execute(insert(tokens).values(token=token, kind=kind, expires_at=expires_at.replace(tzinfo=None)))
+
+    def tokens_issued(self, kind: str) -> int:
+        with self.engine.connect() as c:
+            return c.scalar(select(func.count()).select_from(tokens).where(tokens.c.kind == kind))
+
+    def live_token(self, kind: str, now: datetime) -> tuple[str, datetime] | None:
+        """The newest unexpired token of this kind and its expiry."""
+        with self.engine.connect() as c:
+            row = c.execute(select(tokens.c.token, tokens.c.expires_at).where(
+                tokens.c.kind == kind, tokens.c.expires_at > now.replace(tzinfo=None))
+                .order_by(tokens.c.expires_at.desc()).limit(1)).first()
+        return None if row is None else (row[0], row[1].replace(tzinfo=now.tzinfo))
 
     def token_valid(self, token: str, kind: str, now: datetime) -> bool:
         with self.engine.connect() as c:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Config
 from bot.fake_store import FakeStore
 from bot.outbox_worker import OutboxWorker
+from bot.token_store import DbSessionStorage
 from bot.transports import Transports
 from bot.wxcrypto import Crypto
 from handlers.clock import Clock
@@ -52,7 +53,8 @@ def build_services(cfg: Config, clock: Clock, *, migrate: bool = True, base_url:
     with transaction(sessions) as s:
         grids = repo.sync_grids(s, cfg.grids)
     base = (base_url or cfg.server.public_url or f"http://{cfg.server.host}:{cfg.server.port}").rstrip("/")
-    transports = Transports.from_config(cfg, base if cfg.local_mode else None)
+    transports = Transports.from_config(cfg, base if cfg.local_mode else None,
+                                        token_storage=DbSessionStorage(sessions, clock))
     return Services(
         config=cfg, clock=clock, engine=engine, sessions=sessions,
         intake=Intake(IntakeSettings.from_config(cfg), clock, grids=grids),

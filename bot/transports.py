@@ -28,8 +28,8 @@ class DeliveryError(Exception):
 
 
 class MPClient(WeChatClient):
-    def __init__(self, base: str, appid: str, secret: str, timeout: float):
-        super().__init__(appid, secret, timeout=timeout)
+    def __init__(self, base: str, appid: str, secret: str, timeout: float, session=None):
+        super().__init__(appid, secret, timeout=timeout, session=session)
         self.API_BASE_URL = base
 
     def fetch_access_token(self):
@@ -38,8 +38,8 @@ class MPClient(WeChatClient):
 
 
 class WeComAppClient(WeComClient):
-    def __init__(self, base: str, corp_id: str, secret: str, timeout: float):
-        super().__init__(corp_id, secret, timeout=timeout)
+    def __init__(self, base: str, corp_id: str, secret: str, timeout: float, session=None):
+        super().__init__(corp_id, secret, timeout=timeout, session=session)
         self.API_BASE_URL = base
 
     def fetch_access_token(self):
@@ -78,12 +78,15 @@ class Transports:
             self.http = _session_for(self.wecom_base)
 
     @classmethod
-    def from_config(cls, cfg, local_base: str | None) -> "Transports":
+    def from_config(cls, cfg, local_base: str | None, token_storage=None) -> "Transports":
+        """token_storage: where access tokens live (bot/token_store.py: shared by the workers);
+        None keeps them in this process."""
         mp_base = cfg.wechat.api_base_url or (f"{local_base}/fake/mp/cgi-bin/" if local_base else MP_BASE)
         qy_base = cfg.wecom.api_base_url or (f"{local_base}/fake/qy/cgi-bin/" if local_base else WECOM_BASE)
         t = cfg.outbox.http_timeout_seconds
-        return cls(MPClient(mp_base, cfg.wechat.app_id, cfg.wechat.app_secret, t),
-                   WeComAppClient(qy_base, cfg.wecom.corp_id, cfg.wecom.app_secret, t), qy_base, cfg.wecom.agent_id, t)
+        return cls(MPClient(mp_base, cfg.wechat.app_id, cfg.wechat.app_secret, t, session=token_storage),
+                   WeComAppClient(qy_base, cfg.wecom.corp_id, cfg.wecom.app_secret, t, session=token_storage),
+                   qy_base, cfg.wecom.agent_id, t)
 
     def send(self, channel: str, target: str, payload: dict) -> None:
         """Deliver one outbox row; raises DeliveryError (permanent or not)."""

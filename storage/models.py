@@ -173,3 +173,12 @@ class JobRun(Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     result: Mapped[dict] = mapped_column(default=dict)
+
+
+class KeyValue(Base):
+    """Small shared values with an expiry, seen by every worker: the WeChat access tokens (each
+    new official-account token revokes the previous one, so workers must share one)."""
+    __tablename__ = "kv_cache"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime | None]

@@ -5,13 +5,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage.models import (Attachment, Grid, InboundMessage, JobRun, Outbox, Resident, Ticket, TicketCounter, TicketEvent,
-                            TicketFollower)
+from storage.models import (Attachment, Grid, InboundMessage, JobRun, KeyValue, Outbox, Resident, Ticket, TicketCounter,
+                            TicketEvent, TicketFollower)
 
 OPEN = "open"
 
@@ -317,3 +317,22 @@ def claim_job(session: Session, name: str, period: str, now: datetime) -> JobRun
 
 def last_job(session: Session, name: str) -> JobRun | None:
     return session.scalars(select(JobRun).where(JobRun.name == name).order_by(JobRun.id.desc()).limit(1)).first()
+
+
+# --- shared values with an expiry --------------------------------------------------------------
+
+def kv_get(session: Session, key: str, now: datetime) -> str | None:
+    row = session.get(KeyValue, key)
+    if row is None or (row.expires_at is not None and row.expires_at <= now):
+        return None
+    return row.value
+
+
+def kv_set(session: Session, key: str, value: str, expires_at: datetime | None) -> None:
+    stmt = _insert(session, KeyValue).values(key=key, value=value, expires_at=expires_at)
+    session.execute(stmt.on_conflict_do_update(index_elements=["key"],
+                                               set_={"value": value, "expires_at": expires_at}))
+
+
+def kv_delete(session: Session, key: str) -> None:
+    session.execute(delete(KeyValue).where(KeyValue.key == key))
