@@ -59,6 +59,14 @@ def unseen() -> None:
         p = clf._model_proba([normalize(t) for t, _ in rows])
         _, m2, a2 = report([l for _, l in rows], [clf.labels[j] for j in p.argmax(axis=1)])
         print(f"  model alone: macro_f1={m2:.4f} accuracy={a2:.4f}")
+    # the numbered menu (confidence below the model's threshold): how many it asks, what it catches
+    res = get_classifier().classify_many([t for t, _ in rows], explain=False)
+    wrong = [c.category != label for c, (_, label) in zip(res, rows)]
+    asked = [c.low_confidence for c in res]
+    caught = sum(a and w for a, w in zip(asked, wrong))
+    in_menu = sum(a and label in c.menu for a, c, (_, label) in zip(asked, res, rows))
+    print(f"  menu (confidence < {clf.s.low_confidence}): shown for {sum(asked) / len(rows):.1%} of messages, "
+          f"catching {caught}/{sum(wrong)} misfiled ones; the right category is in {in_menu}/{sum(asked)} menus")
 
 
 def emergencies() -> None:

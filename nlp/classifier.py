@@ -1,6 +1,6 @@
 """The combined classifier: TextModel probabilities + the phrase table, plus emergency and place.
 
-final = (1 - w) * model + w * phrases  (w tuned by `python -m nlp.train` on held-out seed messages),
+final = (1 - w) * model + w * phrases  (w and the menu threshold tuned by `python -m nlp.train`),
 then categories with negative cues ("不是物业的问题") are damped. A model trained on a foreign label
 set (not our codes) is used alone: the phrase table only speaks our taxonomy.
 """
@@ -39,12 +39,14 @@ class Settings:
     max_terms: int = 6
 
     @classmethod
-    def load(cls, model_dir: Path | None = None) -> "Settings":
+    def load(cls, model_dir: str | Path | None = None) -> "Settings":
         data = load_yaml(_CONFIG) or {}
+        model_dir = Path(model_dir) if model_dir is not None else None
         if model_dir is not None and (model_dir / COMBINE_FILE).exists():
             tuned = json.loads((model_dir / COMBINE_FILE).read_text(encoding="utf-8"))
-            if "phrase_weight" in tuned:
-                data["phrase_weight"] = tuned["phrase_weight"]
+            for key in ("phrase_weight", "low_confidence"):
+                if key in tuned:
+                    data[key] = tuned[key]
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 

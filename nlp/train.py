@@ -34,6 +34,8 @@ SHIPPED_DIR = Path(__file__).with_name("model")
 SPLIT_SEED = 13          # fixed: the held-out split is the same in every run and in bench/
 HOLDOUT = 0.2
 WEIGHTS = [round(0.05 * i, 2) for i in range(0, 19)]
+THRESHOLDS = [round(0.05 * i, 2) for i in range(6, 19)]       # menu thresholds tried: 0.30 .. 0.90
+MENU_BUDGET = 0.05       # at most this share of messages (of the tuning set) gets the numbered menu
 
 Rows = list[tuple[str, str]]
 
@@ -96,10 +98,14 @@ def macro_f1(y_true: list[str], y_pred: list[str]) -> float:
     return float(f1_score(y_true, y_pred, labels=sorted(set(y_true)), average="macro", zero_division=0))
 
 
-def tune_phrase_weight(rows: Rows, progress: bool = False, tune_rows: Rows | None = None
-                       ) -> tuple[float, dict[float, dict[str, float]]]:
-    """The phrase table's share with the least log-loss on `tune_rows` for a model fitted on `rows`
-    (without tune_rows: on a held-out split of `rows`), and per weight its log-loss and macro-F1."""
+def tune_combination(rows: Rows, progress: bool = False, tune_rows: Rows | None = None) -> dict:
+    """Settings of the combined classifier, from a model fitted on `rows` and scored on `tune_rows`
+    (without tune_rows: on a held-out split of `rows`):
+    - phrase_weight: the phrase table's share with the least log-loss (per weight: log-loss, macro-F1);
+    - low_confidence: the menu threshold. The largest one that sends at most MENU_BUDGET of messages
+      to the menu: each menu asks the resident one more question and holds the group push, so it
+      should go where the errors are (per threshold: menu share, errors it catches, right answers
+      it questions)."""
     import numpy as np
     from nlp.classifier import Classifier
     from nlp.phrases import table
@@ -118,7 +124,17 @@ def tune_phrase_weight(rows: Rows, progress: bool = False, tune_rows: Rows | Non
         f1 = macro_f1(y_true, [clf.labels[j] for j in p.argmax(axis=1)])
         results[w] = {"log_loss": round(log_loss, 4), "macro_f1": round(f1, 4)}
     best = min(results, key=lambda w: (results[w]["log_loss"], w))
-    return best, results
+    p = combine(model_p, scores, best, clf.s.negative_scale)
+    conf, right = p.max(axis=1), p.argmax(axis=1) == truth
+    menu: dict[float, dict[str, float]] = {}
+    for th in THRESHOLDS:
+        low = conf < th
+        menu[th] = {"menu": round(float(low.mean()), 4),
+                    "errors_caught": round(float((low & ~right).sum() / max(1, (~right).sum())), 4),
+                    "right_questioned": round(float((low & right).mean()), 4)}
+    within = [th for th in THRESHOLDS if menu[th]["menu"] <= MENU_BUDGET]
+    return {"phrase_weight": best, "tuning": results,
+            "low_confidence": max(within) if within else THRESHOLDS[0], "menu": menu}
 
 
 def train(rows: Rows, out: str | Path, progress: bool = False, tune: bool = True,
@@ -134,10 +150,12 @@ def train(rows: Rows, out: str | Path, progress: bool = False, tune: bool = True
     info: dict = {"labels": labels, "n_rows": len(rows), "taxonomy": set(labels) <= set(CODES),
                   "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
     if info["taxonomy"] and tune and (tune_rows or len(rows) >= 50):
-        w, results = tune_phrase_weight(rows, progress, tune_rows or None)
-        info["phrase_weight"] = w
+        tuned = tune_combination(rows, progress, tune_rows or None)
+        info["phrase_weight"] = tuned["phrase_weight"]
+        info["low_confidence"] = tuned["low_confidence"]
         info["tuned_on"] = f"{len(tune_rows)} tuning rows" if tune_rows else "held-out 20% of the rows"
-        info["tuning"] = {str(k): v for k, v in results.items()}
+        info["tuning"] = {str(k): v for k, v in tuned["tuning"].items()}
+        info["menu"] = {str(k): v for k, v in tuned["menu"].items()}
     if tune_rows:
         rows = list(rows) + tune_rows
         info["n_tune_rows"] = len(tune_rows)

@@ -105,6 +105,12 @@ def test_train_tunes_the_phrase_weight_on_a_separate_set(tmp_path):
     assert info["phrase_weight"] == min(losses, key=lambda w: (losses[w], w))
     assert info["tuned_on"] == "6 tuning rows" and info["n_tune_rows"] == 6
     assert len(set(losses.values())) > 1                   # the weight does change the loss
+    # the menu threshold: the largest whose menu share on the tuning set is within the budget
+    from nlp.classifier import Settings
+    from nlp.train import MENU_BUDGET
+    within = [float(th) for th, r in info["menu"].items() if r["menu"] <= MENU_BUDGET]
+    assert info["low_confidence"] == (max(within) if within else min(map(float, info["menu"])))
+    assert Settings.load(tmp_path / "m").low_confidence == info["low_confidence"]
     (tune / "garbage.txt").write_text("垃圾桶满了\n", encoding="utf-8")
     p = run(["nlp.train", "--data", str(tmp_path / "train.csv"), "--tune-dir", str(tune),
              "--out", str(tmp_path / "m2"), "--quiet"])
