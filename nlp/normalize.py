@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import Counter
 from functools import lru_cache
+from itertools import chain, repeat
 from pathlib import Path
 
 import zhconv
@@ -58,6 +60,15 @@ def _trad_chars() -> frozenset[str]:
     return frozenset({k for k, v in table.items() if len(k) == 1 and k != v} | set(_CONTEXT_TRAD))
 
 
+def _positions(text: str, ch: str) -> list[int]:
+    out = []
+    i = text.find(ch)
+    while i >= 0:
+        out.append(i)
+        i = text.find(ch, i + 1)
+    return out
+
+
 class _Repair:
     """Known variants (exact) and near misses of domain terms (one substituted character)."""
 
@@ -75,6 +86,7 @@ class _Repair:
         for i, t in enumerate(self.terms):
             for c in set(t):
                 self.by_char.setdefault(c, []).append(i)
+        self.need = [len(set(t)) - 1 for t in self.terms]
         self._words: dict[str, int] | None = None
 
     def words(self) -> dict[str, int]:
@@ -87,21 +99,19 @@ class _Repair:
     def apply(self, text: str) -> str:
         if self.variant_re is not None:
             text = self.variant_re.sub(lambda m: self.variants[m.group(0)], text)
-        counts: dict[int, int] = {}
-        for c in set(text):
-            for i in self.by_char.get(c, ()):
-                counts[i] = counts.get(i, 0) + 1
+        # counted in C: how many of each term's characters the text holds
+        counts = Counter(chain.from_iterable(map(self.by_char.get, set(text), repeat(()))))
+        need = self.need
         for i, n in counts.items():
-            term = self.terms[i]
-            if n >= len(set(term)) - 1:
-                text = self._fix(text, term)
+            if n >= need[i]:
+                text = self._fix(text, self.terms[i])
         return text
 
     def _fix(self, text: str, term: str) -> str:
         n = len(term)
         # Windows that can be one substitution away agree on the first or the second character.
-        starts = {m.start() for m in re.finditer(re.escape(term[0]), text)}
-        starts |= {m.start() - 1 for m in re.finditer(re.escape(term[1]), text) if m.start() >= 1}
+        starts = {i for i in _positions(text, term[0])}
+        starts |= {i - 1 for i in _positions(text, term[1]) if i >= 1}
         out = text
         for i in sorted(starts, reverse=True):   # right to left keeps earlier offsets valid
             window = out[i:i + n]
