@@ -2,8 +2,8 @@
 correction in the database (/recat, and categories residents chose from the menu), behind the gate
 in nlp/learn.py. An accepted model goes to <model_root>/<UTC time>/ and <model_root>/current is
 switched to it in one atomic rename; every worker loads it within a minute (the sweep calls
-nlp.store.reload_if_changed). The committee is told what happened either way, and the job_run
-row keeps it.
+nlp.store.reload_if_changed). The committee is told when a model was trained (used or refused);
+the job_run row keeps every run, quiet weeks included.
 
     python -m bot.learning [--config config.yaml] [--force]     run it now (--force: even with few
                                                                 new corrections, and again this week)
@@ -59,13 +59,9 @@ def _prune(root: Path, keep: Path) -> None:
 
 
 def _summary(result: dict) -> str:
-    s = result["status"]
-    if s == "skipped":
-        return (f"【分类模型】本周未重新训练：新增纠正 {result['new']} 条，"
-                f"少于 {result['min_new']} 条。")
     figures = (f"留出样本宏F1 {result['baseline_f1']:.3f} → {result['candidate_f1']:.3f}，"
                f"其中文本模型 {result['baseline_model_f1']:.3f} → {result['candidate_model_f1']:.3f}")
-    if s == "accepted":
+    if result["status"] == "accepted":
         return f"【分类模型】已用 {result['corrections']} 条人工纠正重新训练并启用（{figures}）。"
     return (f"【分类模型】重新训练未启用：加入 {result['corrections']} 条人工纠正后准确率下降（{figures}），"
             f"仍用原模型。请检查最近的 /recat 纠正是否有误。")
@@ -113,7 +109,7 @@ def retrain_job(services, *, force: bool = False,
         run = s.get(JobRun, run_id)
         run.finished_at = services.clock.now()
         run.result = result
-        if result["status"] != "failed":
+        if result["status"] in ("accepted", "rejected"):        # a quiet week needs no message
             for userid in committee:
                 repo.enqueue_once(s, f"retrain:{period}:{userid}", "wecom_text", userid,
                                   {"kind": "retrain", "content": _summary(result)}, now)

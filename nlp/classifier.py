@@ -65,10 +65,18 @@ def combine(model_p: np.ndarray, phrase_scores: np.ndarray, weight: float, negat
     return np.divide(out, total, out=np.full_like(out, 1.0 / out.shape[1]), where=total > 0)
 
 
+# TextModel parameters that decide how a text is analysed: when the emergency model shares them
+# with the category model, it reuses the category model's analysis (segmentation is the big cost).
+_ANALYSIS = ("word_ngram", "char_ngram", "head_tokens", "fold_digits", "max_chars")
+
+
 class Classifier:
-    def __init__(self, model, settings: Settings) -> None:
+    def __init__(self, model, settings: Settings, emergency_model=None) -> None:
         self.model = model                      # a TextModel, or None: phrase table only
         self.s = settings
+        self.emergency_model = emergency_model  # the learned emergency signal (nlp/emergency.py), or None
+        self._shared_analysis = (model is not None and emergency_model is not None and all(
+            model.params[k] == emergency_model.params[k] for k in _ANALYSIS))
         self.labels: list[str] = [str(c) for c in model.classes_] if model is not None else list(CODES)
         self.model_labels = frozenset(self.labels)
         self.taxonomy = set(self.labels) <= set(CODES)
@@ -133,16 +141,35 @@ class Classifier:
             rows.append((top, menu, terms))
         if explain and self.model is not None:
             self._add_model_terms(norm, rows, docs, X)
+        alerts = self._emergencies(norm, docs)
         out = []
-        for text, (top, menu, terms) in zip(norm, rows):
+        for text, (top, menu, terms), alert in zip(norm, rows, alerts):
             category, conf = top[0]
             out.append(Classification(
                 category=category, confidence=float(conf), top=top, terms=terms[: self.s.max_terms],
-                emergency=emergency.detect(text, normalized=True) if text else None,
+                emergency=alert,
                 location=find_location(text, cleaned=True) if text else None,
                 low_confidence=bool(conf < self.s.low_confidence), menu=menu,
             ))
         return out
+
+    def _emergencies(self, norm: list[str], docs) -> list:
+        """The rules first; where they are silent, the learned signal (when this model has one)."""
+        alerts = [emergency.detect(t, normalized=True) if t else None for t in norm]
+        rest = [i for i, (t, a) in enumerate(zip(norm, alerts)) if a is None and t.strip()]
+        if self.emergency_model is None or not rest:
+            return alerts
+        try:
+            if self._shared_analysis:
+                found = emergency.learned(self.emergency_model, [docs[i] for i in rest])
+            else:
+                found = emergency.learned(self.emergency_model, self.emergency_model._analyse_all([norm[i] for i in rest]))
+        except Exception:                     # the rules' answer stands
+            log.exception("the learned emergency signal failed; rules only")
+            return alerts
+        for i, a in zip(rest, found):
+            alerts[i] = a
+        return alerts
 
     def _add_model_terms(self, norm: list[str], rows: list, docs, X) -> None:
         """Tops up each row's phrase-table terms with the words the text model weighed most."""

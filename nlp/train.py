@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from nlp import emergency
 from nlp.categories import CODES
 from nlp.classifier import COMBINE_FILE, Settings, combine
 from nlp.normalize import normalize
@@ -162,6 +163,15 @@ def train(rows: Rows, out: str | Path, progress: bool = False, tune: bool = True
     model = fit(rows, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     model.save(str(out))
+    if info["taxonomy"]:
+        em_rows = emergency.training_rows()
+        if em_rows:                                   # the learned emergency signal (nlp/emergency.py)
+            # Most traffic is ordinary complaints: the training rows (those the rules leave alone)
+            # teach the model what "none" looks like beside the hard near-misses of the CSVs.
+            ordinary = [(t, emergency.NONE) for t, _ in rows if emergency.detect(t) is None]
+            fit(em_rows + ordinary, progress=progress).save(str(out / emergency.MODEL_SUBDIR))
+            info["emergency_rows"] = len(em_rows)
+            info["emergency_ordinary_rows"] = len(ordinary)
     (out / COMBINE_FILE).write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")
     return info
 

@@ -12,7 +12,7 @@ from nlp import anchors, emergency, extract
 from nlp.normalize import normalize
 from nlp.train import read_dir, SEED_DIR
 
-EMERGENCY_CSV = Path(__file__).resolve().parents[2] / "bench" / "data" / "emergency.csv"
+EMERGENCY_CSV = Path(__file__).resolve().parents[2] / "nlp" / "data" / "emergency" / "first.csv"
 
 
 @pytest.mark.parametrize("pattern, want", [

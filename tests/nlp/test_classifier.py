@@ -115,3 +115,24 @@ def test_batch_terms_equal_single_row_terms(tiny_classifier):
     single = [model.top_words(docs[i], X[i], labels[i] or "?", k=4) for i in range(len(texts))]
     assert batch == single
     assert "电梯" in batch[0] and "狗" in "".join(batch[1]) and batch[2] == [] and batch[3] == []
+
+
+def test_learned_emergency_signal_backs_up_the_rules(tiny_model_dir):
+    """Where the rules are silent the emergency model may speak (its kind, with the rules' number and
+    advice); where the rules fire, theirs is the answer; ordinary text stays quiet."""
+    from nlp.classifier import Classifier, Settings
+    from nlp.textmodel import TextModel
+    model = TextModel.load(tiny_model_dir)
+    alarm = ["楼下那个铁皮房子呼呼地往外窜红光", "车棚那边红光一片 噼里啪啦响", "地库里一片红光 噼啪作响",
+             "红光从窗户往外窜 噼里啪啦的"] * 3
+    calm = ["电梯又坏了", "楼下的狗一直叫", "楼上装修太吵", "垃圾没人清", "停车位被占了", "路灯不亮"] * 2
+    em = TextModel().fit(alarm + calm, ["fire"] * len(alarm) + ["none"] * len(calm))
+    clf = Classifier(model, Settings.load(tiny_model_dir), emergency_model=em)
+    assert clf._shared_analysis                         # one segmentation serves both models
+    texts = ["3号楼那边红光一片 噼里啪啦的", "楼下的狗叫了一晚上", "楼道里有人打架"]
+    caught, calm_one, by_rule = (c.emergency for c in clf.classify_many(texts))
+    assert caught is not None and caught.kind == "fire" and caught.number == "119"
+    assert calm_one is None
+    assert by_rule is not None and by_rule.kind == "violence"
+    plain = Classifier(model, Settings.load(tiny_model_dir))
+    assert plain.classify_many(texts[:1])[0].emergency is None     # the rules alone miss it

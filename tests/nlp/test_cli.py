@@ -111,6 +111,8 @@ def test_train_tunes_the_phrase_weight_on_a_separate_set(tmp_path):
     within = [float(th) for th, r in info["menu"].items() if r["menu"] <= MENU_BUDGET]
     assert info["low_confidence"] == (max(within) if within else min(map(float, info["menu"])))
     assert Settings.load(tmp_path / "m").low_confidence == info["low_confidence"]
+    # our label set: the learned emergency signal is trained beside the category model
+    assert (tmp_path / "m" / "emergency" / "meta.json").is_file() and info["emergency_rows"] > 100
     (tune / "garbage.txt").write_text("垃圾桶满了\n", encoding="utf-8")
     p = run(["nlp.train", "--data", str(tmp_path / "train.csv"), "--tune-dir", str(tune),
              "--out", str(tmp_path / "m2"), "--quiet"])

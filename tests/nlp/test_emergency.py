@@ -95,3 +95,62 @@ def test_clause_scope():
 def test_empty_and_huge():
     assert detect("") is None
     assert detect("楼道" * 50_000) is None
+
+
+# Written as residents type in a hurry: spaces for punctuation, slips of the pinyin keyboard,
+# Cantonese, other animals, states instead of words; and the near misses of each.
+HURRIED = [
+    ("我被关在电梯里 手机快没电了 快来", "trapped"),                # 手机 in another clause
+    ("送外卖的小伙子困在3单元电梯里了", "trapped"),
+    ("我在电梯里面 电梯不动了 谁来帮帮我", "trapped"),
+    ("电梯门夹住一个老人 人出不来", "trapped"),
+    ("电梯井里有人在喊救命", "trapped"),
+    ("电体困人了 快来", "trapped"),                                  # 电体: 电梯
+    ("部𨋢停咗 我哋困咗喺入面", "trapped"),                           # Cantonese
+    ("着伙了 快跑", "fire"),
+    ("配电箱在冒火花 还有烟", "fire"),
+    ("有人在喊失火了 烟都进屋了怎么办", "fire"),                    # 怎么办 asks for help here
+    ("然气漏了 满屋子味道", "gas"),                                  # 然气: 燃气
+    ("屋里一股臭鸡蛋味 头好晕", "gas"),
+    ("管道泄漏了 味道好大 快开窗", "gas"),
+    ("一条大黄狗在咬一个小孩", "bite"),
+    ("流浪狗还在追着人咬", "bite"),
+    ("一群马蜂在蛰人", "bite"),
+    ("路边窜出一条蛇 把老人的腿咬了", "bite"),
+    ("有个工人从架子上摔下来了 躺在地上不动", "injury"),
+    ("阿婆晕低咗 叫佢都冇反应", "injury"),                           # Cantonese
+    ("老伴突然胸口疼 倒在床上了", "injury"),
+    ("爸爸说话含糊 半边身子动不了", "injury"),
+    ("小孩掉进没盖的下水井了", "injury"),
+    ("两个男的打成一团 抡着凳子", "violence"),
+    ("有人拿着菜刀在楼道里乱挥", "violence"),
+    ("楼下有人撬车 快报警", "violence"),
+]
+
+NOT_NOW = [
+    "发生火灾怎么办",                         # knowledge, not help: 怎么办 right after the trigger
+    "闻到煤气味应该怎么办",
+    "群里说5号楼着火了 是谣言",                # a hoax said so
+    "刚才以为漏气了 燃气公司看过了没事",
+    "抖音上看到有人被困电梯的视频",
+    "老家那边有人持刀伤人",
+    "这个月电费炸了",
+    "两只猫在草地上打架",
+    "楼道扶手断了 我差点摔了",
+    "狗没咬到人 就是叫得凶",
+    "被狗咬了要去哪里打狂犬疫苗",
+    "烟雾报警器一直嘀嘀响 是不是没电了",
+    "电梯里有人抽烟 一股烟味",
+    "电梯里的困人求助电话贴纸掉了",
+]
+
+
+@pytest.mark.parametrize("text, kind", HURRIED)
+def test_hurried_emergencies(text, kind):
+    e = detect(text)
+    assert e is not None and e.kind == kind, (text, e)
+
+
+@pytest.mark.parametrize("text", NOT_NOW)
+def test_near_misses_stay_quiet(text):
+    assert detect(text) is None
