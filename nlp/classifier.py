@@ -77,6 +77,7 @@ class Classifier:
         self.emergency_model = emergency_model  # the learned emergency signal (nlp/emergency.py), or None
         self._shared_analysis = (model is not None and emergency_model is not None and all(
             model.params[k] == emergency_model.params[k] for k in _ANALYSIS))
+        self._shared_features = self._shared_analysis and emergency_model.same_features(model)
         self.labels: list[str] = [str(c) for c in model.classes_] if model is not None else list(CODES)
         self.model_labels = frozenset(self.labels)
         self.taxonomy = set(self.labels) <= set(CODES)
@@ -141,7 +142,7 @@ class Classifier:
             rows.append((top, menu, terms))
         if explain and self.model is not None:
             self._add_model_terms(norm, rows, docs, X)
-        alerts = self._emergencies(norm, docs)
+        alerts = self._emergencies(norm, docs, X)
         out = []
         for text, (top, menu, terms), alert in zip(norm, rows, alerts):
             category, conf = top[0]
@@ -153,14 +154,16 @@ class Classifier:
             ))
         return out
 
-    def _emergencies(self, norm: list[str], docs) -> list:
+    def _emergencies(self, norm: list[str], docs, X=None) -> list:
         """The rules first; where they are silent, the learned signal (when this model has one)."""
         alerts = [emergency.detect(t, normalized=True) if t else None for t in norm]
         rest = [i for i, (t, a) in enumerate(zip(norm, alerts)) if a is None and t.strip()]
         if self.emergency_model is None or not rest:
             return alerts
         try:
-            if self._shared_analysis:
+            if self._shared_features:               # one feature matrix for both models
+                found = emergency.learned(self.emergency_model, [docs[i] for i in rest], X[rest])
+            elif self._shared_analysis:
                 found = emergency.learned(self.emergency_model, [docs[i] for i in rest])
             else:
                 found = emergency.learned(self.emergency_model, self.emergency_model._analyse_all([norm[i] for i in rest]))

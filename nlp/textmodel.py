@@ -251,7 +251,10 @@ class TextModel:
         return float(math.exp(res.x))
 
     # -------------------------------------------------------------- public API
-    def fit(self, texts: list[str], labels: list[str], progress: bool = False) -> "TextModel":
+    def fit(self, texts: list[str], labels: list[str], progress: bool = False,
+            vocabulary: "TextModel | None" = None) -> "TextModel":
+        """vocabulary: a fitted model whose analysis and features this one adopts instead of its own
+        (a second head on the same features: one feature matrix then serves both models)."""
         texts, labels = list(texts), [str(label) for label in labels]
         if len(texts) != len(labels):
             raise ValueError(f"fit: {len(texts)} texts but {len(labels)} labels")
@@ -263,10 +266,14 @@ class TextModel:
         n_classes = len(classes)
         counts = Counter(labels)
         n_fits = n_classes * (1 + self._n_calibration_folds(counts.values()))
+        if vocabulary is not None:
+            vocabulary._check_fitted()
+            self.params = p = {**vocabulary.params}
         with tqdm(total=len(texts), desc="features", unit="text", disable=not progress) as bar:
             docs = self._analyse_all(texts, bar)
         min_dfs = (p["word_min_df"], p["char_min_df"])
-        self._blocks = [_Block.fit(docs, k, min_dfs[k], self._head) for k in range(2)]
+        self._blocks = (list(vocabulary._blocks) if vocabulary is not None
+                        else [_Block.fit(docs, k, min_dfs[k], self._head) for k in range(2)])
         if not any(b.names for b in self._blocks):
             raise ValueError("fit: the training texts yield no features at all")
         X = self._transform(docs, dtype=np.float64)
@@ -308,6 +315,11 @@ class TextModel:
         if len(texts) == 0:
             return np.zeros((0, len(self.classes_)))
         return self.proba_of(self._transform(self._analyse_all(texts)))
+
+    def same_features(self, other: "TextModel") -> bool:
+        """Whether a feature matrix of `other` is one of this model too (see fit(vocabulary=))."""
+        return (self.params == other.params and len(self._blocks) == len(other._blocks) and all(
+            a.names == b.names and np.array_equal(a.idf, b.idf) for a, b in zip(self._blocks, other._blocks)))
 
     # --------------------------------------------- batch use by the classifier (one analysis)
     def features(self, texts: Sequence[Any]) -> tuple[list[tuple], sp.csr_matrix]:

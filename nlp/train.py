@@ -86,11 +86,11 @@ def split(rows: Rows, holdout: float = HOLDOUT, seed: int = SPLIT_SEED) -> tuple
     return train, test
 
 
-def fit(rows: Rows, progress: bool = False, **params):
+def fit(rows: Rows, progress: bool = False, vocabulary=None, **params):
     from nlp.textmodel import TextModel
     texts = [normalize(t) for t, _ in tqdm(rows, desc="normalise", disable=not progress, file=sys.stderr)]
     model = TextModel(**params)
-    model.fit(texts, [label for _, label in rows], progress=progress)
+    model.fit(texts, [label for _, label in rows], progress=progress, vocabulary=vocabulary)
     return model
 
 
@@ -169,7 +169,8 @@ def train(rows: Rows, out: str | Path, progress: bool = False, tune: bool = True
             # Most traffic is ordinary complaints: the training rows (those the rules leave alone)
             # teach the model what "none" looks like beside the hard near-misses of the CSVs.
             ordinary = [(t, emergency.NONE) for t, _ in rows if emergency.detect(t) is None]
-            fit(em_rows + ordinary, progress=progress).save(str(out / emergency.MODEL_SUBDIR))
+            # on the category model's features: the classifier computes them once for both
+            fit(em_rows + ordinary, progress=progress, vocabulary=model).save(str(out / emergency.MODEL_SUBDIR))
             info["emergency_rows"] = len(em_rows)
             info["emergency_ordinary_rows"] = len(ordinary)
     (out / COMBINE_FILE).write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")

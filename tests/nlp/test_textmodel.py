@@ -209,3 +209,13 @@ def test_model_saved_before_digit_folding_keeps_its_digits(model, tmp_path):
     del state["params"]["fold_digits"]
     joblib.dump(state, tmp_path / MODEL_FILE)
     assert TextModel.load(tmp_path).params["fold_digits"] is False
+
+
+def test_second_head_on_the_same_features(model):
+    """fit(vocabulary=base): the new model reads base's feature matrix, so one analysis serves both."""
+    head = TextModel().fit(TEXTS, ["lift" if l == "elevator" else "other" for l in LABELS], vocabulary=model)
+    assert head.same_features(model) and not TextModel().fit(TEXTS, LABELS).same_features(TextModel(C=0.5).fit(TEXTS, LABELS))
+    texts = ["3号楼电梯又坏了", "楼下的狗天天叫", ""]
+    _, X = model.features(texts)
+    assert np.allclose(head.proba_of(X), head.predict_proba(texts))
+    assert head.predict(texts[:2]) == ["lift", "other"]
