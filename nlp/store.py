@@ -54,13 +54,14 @@ def _load_model(path: Path):
     return TextModel.load(str(path))
 
 
-def _load_emergency_model(path: Path | None):
-    """The learned emergency signal trained next to the category model, if there is one."""
+def _load_emergency_model(path: Path | None, model):
+    """The learned emergency signal trained next to the category model (on its features)."""
     from nlp.emergency import MODEL_SUBDIR
-    if path is None or not is_model_dir(path / MODEL_SUBDIR):
+    from nlp.textmodel import TextModel
+    if path is None or model is None or not is_model_dir(path / MODEL_SUBDIR):
         return None
     try:
-        return _load_model(path / MODEL_SUBDIR)
+        return TextModel.load(str(path / MODEL_SUBDIR), vocabulary=model)
     except Exception:
         log.exception("could not load the emergency model in %s; rules only", path / MODEL_SUBDIR)
         return None
@@ -96,7 +97,7 @@ def _build(path: Path | None, explicit: bool) -> Classifier:
             if explicit:
                 raise                  # an explicit --model must work
             log.exception("could not load the model in %s; phrase table only", path)
-    c = Classifier(model, Settings.load(path), _load_emergency_model(path) if model is not None else None)
+    c = Classifier(model, Settings.load(path), _load_emergency_model(path, model))
     # warm the tokenizer and the rule tables now rather than in the first resident's reply
     from nlp.segment import tokenizer
     tokenizer()
@@ -134,7 +135,7 @@ def reload_if_changed() -> bool:
         return False
     try:
         model = _load_model(cur)
-        c = Classifier(model, Settings.load(cur), _load_emergency_model(cur))
+        c = Classifier(model, Settings.load(cur), _load_emergency_model(cur, model))
         c.classify_many(["3号楼电梯坏了"], explain=False)
     except Exception:
         log.exception("retrained model in %s would not load; keeping %s", cur, _default_path)

@@ -496,15 +496,18 @@ class TextModel:
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
 
-    def save(self, directory: str | Path) -> None:
+    def save(self, directory: str | Path, vocabulary: "TextModel | None" = None) -> None:
+        """vocabulary: the model this one was fitted on the features of (fit(vocabulary=)); its
+        blocks are then not stored twice, and load() needs it back."""
         self._check_fitted()
+        shared = vocabulary is not None and self.same_features(vocabulary)
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         state = {
             "format_version": FORMAT_VERSION,
             "params": self.params,
             "classes": self.classes_,
-            "blocks": [b.state() for b in self._blocks],
+            "blocks": None if shared else [b.state() for b in self._blocks],
             "w": self._w,
             "intercept": self._intercept,
             "temperature": self.temperature_,
@@ -519,7 +522,7 @@ class TextModel:
                                    encoding="utf-8")
 
     @classmethod
-    def load(cls, directory: str | Path) -> "TextModel":
+    def load(cls, directory: str | Path, vocabulary: "TextModel | None" = None) -> "TextModel":
         d = Path(directory)
         meta_path, model_path = d / META_FILE, d / MODEL_FILE
         if not meta_path.is_file():
@@ -550,7 +553,12 @@ class TextModel:
             saved = {"fold_digits": False, **state["params"]}        # saved before digits were folded
             model = cls(**{k: v for k, v in saved.items() if k in DEFAULT_PARAMS})
             model.classes_ = list(state["classes"])
-            model._blocks = [_Block(*b) for b in state["blocks"]]
+            if state["blocks"] is None:                  # saved as a second head (save(vocabulary=))
+                if vocabulary is None:
+                    raise ValueError(f"{d}: shares its features with another model; load it with vocabulary=")
+                model._blocks = list(vocabulary._blocks)
+            else:
+                model._blocks = [_Block(*b) for b in state["blocks"]]
             model._w = np.ascontiguousarray(state["w"], dtype=np.float32)
             model._intercept = np.asarray(state["intercept"], dtype=np.float64)
             model.temperature_ = float(state["temperature"])

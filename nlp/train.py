@@ -170,7 +170,8 @@ def train(rows: Rows, out: str | Path, progress: bool = False, tune: bool = True
             # teach the model what "none" looks like beside the hard near-misses of the CSVs.
             ordinary = [(t, emergency.NONE) for t, _ in rows if emergency.detect(t) is None]
             # on the category model's features: the classifier computes them once for both
-            fit(em_rows + ordinary, progress=progress, vocabulary=model).save(str(out / emergency.MODEL_SUBDIR))
+            fit(em_rows + ordinary, progress=progress, vocabulary=model).save(
+                str(out / emergency.MODEL_SUBDIR), vocabulary=model)
             info["emergency_rows"] = len(em_rows)
             info["emergency_ordinary_rows"] = len(ordinary)
     (out / COMBINE_FILE).write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")
