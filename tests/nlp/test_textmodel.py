@@ -219,3 +219,15 @@ def test_second_head_on_the_same_features(model):
     _, X = model.features(texts)
     assert np.allclose(head.proba_of(X), head.predict_proba(texts))
     assert head.predict(texts[:2]) == ["lift", "other"]
+
+
+def test_second_head_saved_without_a_copy_of_the_vocabulary(model, tmp_path):
+    head = TextModel().fit(TEXTS, ["lift" if l == "elevator" else "other" for l in LABELS], vocabulary=model)
+    head.save(tmp_path / "own")
+    head.save(tmp_path / "shared", vocabulary=model)
+    own, shared = (tmp_path / "own" / MODEL_FILE).stat().st_size, (tmp_path / "shared" / MODEL_FILE).stat().st_size
+    assert shared < own
+    with pytest.raises(ValueError, match="vocabulary="):
+        TextModel.load(tmp_path / "shared")
+    back = TextModel.load(tmp_path / "shared", vocabulary=model)
+    assert back.same_features(model) and back.predict(["电梯坏了"]) == head.predict(["电梯坏了"])
