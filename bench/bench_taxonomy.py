@@ -80,7 +80,7 @@ def _pr(truth: list[bool], pred: list[bool]) -> tuple[float, float]:
 
 
 def emergencies(path: Path, name: str, show: bool = True) -> None:
-    """Rules alone, the learned signal alone, and the shipped detector (either) on one CSV."""
+    """Rules alone, the learned signal alone, and the shipped detector (both weighed) on one CSV."""
     if not path.exists():
         print(f"{name}: {path} missing")
         return
@@ -98,11 +98,11 @@ def emergencies(path: Path, name: str, show: bool = True) -> None:
     print(f"{name}: n={len(rows)} emergencies={sum(truth)}")
     print("  rules alone:    recall=%.4f precision=%.4f" % _pr(truth, [r is not None for r in rules]))
     if clf.emergency_model is not None:
-        model = emergency.learned(clf.emergency_model, clf.emergency_model._analyse_all([normalize(t) for t in texts]))
-        print("  learned alone:  recall=%.4f precision=%.4f" % _pr(truth, [m is not None for m in model]))
+        scores = emergency.head_scores(clf.emergency_model, clf.emergency_model._analyse_all([normalize(t) for t in texts]))
+        print("  learned alone:  recall=%.4f precision=%.4f" % _pr(truth, [p > emergency.THRESHOLD for p, _ in scores]))
     hits = [e is not None for e in shipped]
     kind_ok = sum(e is not None and e.kind == k for e, k, t in zip(shipped, kinds, truth) if t)
-    print("  shipped (either): recall=%.4f precision=%.4f kind_agreement=%d/%d"
+    print("  shipped:        recall=%.4f precision=%.4f kind_agreement=%d/%d"
           % (*_pr(truth, hits), kind_ok, sum(t and h for t, h in zip(truth, hits))))
     if show:
         for t, e, h in zip(texts, truth, hits):

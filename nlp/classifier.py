@@ -155,24 +155,21 @@ class Classifier:
         return out
 
     def _emergencies(self, norm: list[str], docs, X=None) -> list:
-        """The rules first; where they are silent, the learned signal (when this model has one)."""
-        alerts = [emergency.detect(t, normalized=True) if t else None for t in norm]
-        rest = [i for i, (t, a) in enumerate(zip(norm, alerts)) if a is None and t.strip()]
-        if self.emergency_model is None or not rest:
-            return alerts
+        """The rules' answer, weighed with the learned head's when this model has one."""
+        rules = [emergency.detect(t, normalized=True) if t else None for t in norm]
+        if self.emergency_model is None or not norm:
+            return rules
         try:
             if self._shared_features:               # one feature matrix for both models
-                found = emergency.learned(self.emergency_model, [docs[i] for i in rest], X[rest])
+                scores = emergency.head_scores(self.emergency_model, docs, X)
             elif self._shared_analysis:
-                found = emergency.learned(self.emergency_model, [docs[i] for i in rest])
+                scores = emergency.head_scores(self.emergency_model, docs)
             else:
-                found = emergency.learned(self.emergency_model, self.emergency_model._analyse_all([norm[i] for i in rest]))
+                scores = emergency.head_scores(self.emergency_model, self.emergency_model._analyse_all(norm))
         except Exception:                     # the rules' answer stands
             log.exception("the learned emergency signal failed; rules only")
-            return alerts
-        for i, a in zip(rest, found):
-            alerts[i] = a
-        return alerts
+            return rules
+        return [emergency.decide(r, p, k) if t.strip() else r for r, (p, k), t in zip(rules, scores, norm)]
 
     def _add_model_terms(self, norm: list[str], rows: list, docs, X) -> None:
         """Tops up each row's phrase-table terms with the words the text model weighed most."""

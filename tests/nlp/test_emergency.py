@@ -154,3 +154,13 @@ def test_hurried_emergencies(text, kind):
 @pytest.mark.parametrize("text", NOT_NOW)
 def test_near_misses_stay_quiet(text):
     assert detect(text) is None
+
+
+def test_decide_weighs_rules_and_head():
+    from nlp import emergency as E
+    fire, gas = E.of_kind("fire"), E.of_kind("gas")
+    assert fire.number == "119" and "119" in fire.advice
+    assert E.decide(None, E.THRESHOLD + 0.01, gas) == gas              # the head alone, when sure
+    assert E.decide(None, E.THRESHOLD - 0.01, gas) is None
+    assert E.decide(fire, E.THRESHOLD + 0.01, gas) == fire             # the rules name the kind
+    assert E.decide(fire, E.CONFIRM + 0.001, None) == fire             # a rule needs little support
