@@ -1,8 +1,8 @@
 """Text clean-up before anything reads a message: one spelling of everything.
 
 繁體 -> 简体, full-width -> half-width, emoji and WeChat sticker codes dropped, repeated punctuation
-collapsed, whitespace tidied, then known misspellings and near misses of domain terms repaired
-(nlp/data/terms.yaml). Cheap enough to run on every message (a few microseconds for a short one).
+collapsed, whitespace tidied, then known misspellings, sound-alike spellings of the emergency words
+(nlp/homophones.py) and near misses of domain terms repaired (nlp/data/terms.yaml). Cheap enough to run on every message (a few microseconds for a short one).
 """
 from __future__ import annotations
 
@@ -88,6 +88,8 @@ class _Repair:
                 self.by_char.setdefault(c, []).append(i)
         self.need = [len(set(t)) - 1 for t in self.terms]
         self._words: dict[str, int] | None = None
+        from nlp import homophones
+        self.homophones = homophones.load()
 
     def words(self) -> dict[str, int]:
         # jieba's dictionary tells an ordinary word from a slip; loaded only when a fix is tried.
@@ -99,6 +101,8 @@ class _Repair:
     def apply(self, text: str) -> str:
         if self.variant_re is not None:
             text = self.variant_re.sub(lambda m: self.variants[m.group(0)], text)
+        if self.homophones is not None:           # 没起泄露 -> 煤气泄露 (nlp/homophones.py)
+            text = self.homophones.repair(text, self.words())
         # counted in C: how many of each term's characters the text holds
         counts = Counter(chain.from_iterable(map(self.by_char.get, set(text), repeat(()))))
         need = self.need
