@@ -8,7 +8,7 @@
 2. macro-F1 of the shipped classifier (nlp/model/) on bench/data/unseen/ (styles the seed lacks,
    never used for training or tuning). Target >= 0.90.
 3. Emergency recall/precision of the rules, of the learned signal and of the two together (what
-   the bot uses) on bench/data/emergency_check.csv (held out), and on the training sets in
+   the bot uses) on bench/data/emergency_check*.csv (held out), and on the training sets in
    nlp/data/emergency/ (training figures). Target recall 1.0, precision >= 0.9.
 """
 from __future__ import annotations
@@ -27,8 +27,8 @@ from nlp.evaluate import predict, report          # noqa: E402
 
 UNSEEN = ROOT / "bench" / "data" / "unseen"
 EMERGENCY_TRAIN = ROOT / "nlp" / "data" / "emergency"
-# 180 messages written from the spec alone by someone who saw neither the rules nor the training
-# sets; nothing is trained or tuned on it
+# bench/data/emergency_check*.csv: 180 messages each, written from the spec alone by people who saw
+# neither the rules nor the training sets; nothing is trained or tuned on them
 EMERGENCY_CHECK = ROOT / "bench" / "data" / "emergency_check.csv"
 
 
@@ -113,6 +113,7 @@ def emergencies(path: Path, name: str, show: bool = True) -> None:
 if __name__ == "__main__":
     seed_holdout()
     unseen()
-    emergencies(EMERGENCY_CHECK, "emergency, held out (bench/data/emergency_check.csv)")
+    for f in sorted(EMERGENCY_CHECK.parent.glob("emergency_check*.csv")):
+        emergencies(f, f"emergency, held out ({f.relative_to(ROOT)})")
     for f in sorted(EMERGENCY_TRAIN.glob("*.csv")):
         emergencies(f, f"emergency, training data ({f.relative_to(ROOT)})", show=False)
