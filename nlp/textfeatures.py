@@ -6,6 +6,7 @@ from __future__ import annotations
 import unicodedata
 from collections import Counter
 from itertools import chain, repeat
+from operator import add
 from typing import Any, Sequence
 
 import numpy as np
@@ -54,11 +55,13 @@ def normalize(text: Any, max_chars: int = MAX_CHARS) -> str:
 
 def _char_grams(s: str, lo: int, hi: int) -> list[str]:
     out: list[str] = []
-    for n in range(lo, hi + 1):
-        if n == 1:
-            out.extend(s)
-        else:
-            out.extend([s[i:i + n] for i in range(len(s) - n + 1)])
+    grams: Any = s                                   # the n-grams, built from the (n-1)-grams in C
+    for n in range(1, hi + 1):
+        if n > 1:
+            grams = map(add, grams, s[n - 1:])
+        if n >= lo:
+            grams = list(grams)
+            out.extend(grams)
     return out
 
 
