@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
 CONFIRMS = (None, 0.0, 0.05, 0.1, 0.2)      # None: the head alone; 0.0: rules or head
-RULES_UNSEEN = ("extra_a", "extra_b")       # written after the rules, by people who never saw them
+RULES_UNSEEN = ("extra_a", "extra_b", "extra_c", "extra_d")   # written after the rules by people who never saw them
 
 
 def main() -> None:

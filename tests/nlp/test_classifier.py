@@ -129,10 +129,10 @@ def test_learned_emergency_signal_backs_up_the_rules(tiny_model_dir):
     em = TextModel().fit(alarm + calm, ["fire"] * len(alarm) + ["none"] * len(calm))
     clf = Classifier(model, Settings.load(tiny_model_dir), emergency_model=em)
     assert clf._shared_analysis                         # one segmentation serves both models
-    texts = ["3号楼那边红光一片 噼里啪啦的", "楼下的狗叫了一晚上", "楼道里有人打架"]
-    caught, calm_one, by_rule = (c.emergency for c in clf.classify_many(texts))
+    texts = ["3号楼那边红光一片 噼里啪啦的", "楼下的狗叫了一晚上", "红光一片 噼里啪啦 有人在打架"]
+    caught, calm_one, both = (c.emergency for c in clf.classify_many(texts))
     assert caught is not None and caught.kind == "fire" and caught.number == "119"
     assert calm_one is None
-    assert by_rule is not None and by_rule.kind == "violence"
+    assert both is not None and both.kind == "violence"     # both speak: the rule names the kind
     plain = Classifier(model, Settings.load(tiny_model_dir))
     assert plain.classify_many(texts[:1])[0].emergency is None     # the rules alone miss it
