@@ -35,7 +35,7 @@ def main() -> None:
     vocabulary = get_classifier().model
     source: list[str] = []
     labelled = emergency.training_rows(source)
-    ordinary = [(t, emergency.NONE) for t, _ in T.seed_rows() + T.tune_rows() if emergency.detect(t) is None]
+    ordinary = emergency.ordinary_rows(T.seed_rows() + T.tune_rows())
     rows = labelled + ordinary
     source = np.array(source + ["ordinary"] * len(ordinary))
     texts = [normalize(t) for t, _ in rows]

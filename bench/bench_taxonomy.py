@@ -98,7 +98,7 @@ def emergencies(path: Path, name: str, show: bool = True) -> None:
     print(f"{name}: n={len(rows)} emergencies={sum(truth)}")
     print("  rules alone:    recall=%.4f precision=%.4f" % _pr(truth, [r is not None for r in rules]))
     if clf.emergency_model is not None:
-        scores = emergency.head_scores(clf.emergency_model, clf.emergency_model._analyse_all([normalize(t) for t in texts]))
+        scores = emergency.head_scores(clf.emergency_model, clf.emergency_model.features([normalize(t) for t in texts])[1])
         print("  learned alone:  recall=%.4f precision=%.4f" % _pr(truth, [p > emergency.THRESHOLD for p, _ in scores]))
     hits = [e is not None for e in shipped]
     kind_ok = sum(e is not None and e.kind == k for e, k, t in zip(shipped, kinds, truth) if t)

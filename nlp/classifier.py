@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp.datafile import load_yaml
 from nlp import emergency, phrases
 from nlp.categories import CODES, OTHER
+from nlp.datafile import load_yaml
 from nlp.extract import find_location
 from nlp.normalize import normalize
 from nlp.types import Classification
@@ -65,19 +65,14 @@ def combine(model_p: np.ndarray, phrase_scores: np.ndarray, weight: float, negat
     return np.divide(out, total, out=np.full_like(out, 1.0 / out.shape[1]), where=total > 0)
 
 
-# TextModel parameters that decide how a text is analysed: when the emergency model shares them
-# with the category model, it reuses the category model's analysis (segmentation is the big cost).
-_ANALYSIS = ("word_ngram", "char_ngram", "head_tokens", "fold_digits", "max_chars")
-
-
 class Classifier:
     def __init__(self, model, settings: Settings, emergency_model=None) -> None:
         self.model = model                      # a TextModel, or None: phrase table only
         self.s = settings
         self.emergency_model = emergency_model  # the learned emergency signal (nlp/emergency.py), or None
-        self._shared_analysis = (model is not None and emergency_model is not None and all(
-            model.params[k] == emergency_model.params[k] for k in _ANALYSIS))
-        self._shared_features = self._shared_analysis and emergency_model.same_features(model)
+        # a head trained on the category model's features (nlp.train does so) reads its matrix
+        self._shared_features = (model is not None and emergency_model is not None
+                                 and emergency_model.same_features(model))
         self.labels: list[str] = [str(c) for c in model.classes_] if model is not None else list(CODES)
         self.model_labels = frozenset(self.labels)
         self.taxonomy = set(self.labels) <= set(CODES)
@@ -142,7 +137,7 @@ class Classifier:
             rows.append((top, menu, terms))
         if explain and self.model is not None:
             self._add_model_terms(norm, rows, docs, X)
-        alerts = self._emergencies(norm, docs, X)
+        alerts = self._emergencies(norm, X)
         out = []
         for text, (top, menu, terms), alert in zip(norm, rows, alerts):
             category, conf = top[0]
@@ -154,18 +149,15 @@ class Classifier:
             ))
         return out
 
-    def _emergencies(self, norm: list[str], docs, X=None) -> list:
+    def _emergencies(self, norm: list[str], X) -> list:
         """The rules' answer, weighed with the learned head's when this model has one."""
         rules = [emergency.detect(t, normalized=True) if t else None for t in norm]
         if self.emergency_model is None or not norm:
             return rules
         try:
-            if self._shared_features:               # one feature matrix for both models
-                scores = emergency.head_scores(self.emergency_model, docs, X)
-            elif self._shared_analysis:
-                scores = emergency.head_scores(self.emergency_model, docs)
-            else:
-                scores = emergency.head_scores(self.emergency_model, self.emergency_model._analyse_all(norm))
+            if not self._shared_features:
+                X = self.emergency_model.features(norm)[1]
+            scores = emergency.head_scores(self.emergency_model, X)
         except Exception:                     # the rules' answer stands
             log.exception("the learned emergency signal failed; rules only")
             return rules

@@ -8,13 +8,12 @@ an extra 119 hint, so blockers are deliberately narrow and only look inside the 
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
-
-from nlp.datafile import load_yaml
 from nlp.anchors import required_chars
+from nlp.datafile import load_yaml
 from nlp.normalize import normalize
 from nlp.segment import tokenizer
 from nlp.types import Emergency
@@ -130,17 +129,9 @@ class _Rules:
         return None
 
 
-_lock = threading.Lock()
-_rules: _Rules | None = None
-
-
+@cache
 def _load() -> _Rules:
-    global _rules
-    if _rules is None:
-        with _lock:
-            if _rules is None:
-                _rules = _Rules(load_yaml(_DATA))
-    return _rules
+    return _Rules(load_yaml(_DATA))
 
 
 def of_kind(name: str) -> Emergency:
@@ -181,18 +172,23 @@ def training_rows(sources: list[str] | None = None) -> list[tuple[str, str]]:
     return rows
 
 
-def head_scores(model, docs, X=None) -> list[tuple[float, Emergency | None]]:
-    """Per analysed doc (TextModel._analyse output of the same analysis as `model`): P(emergency)
-    and the likeliest kind."""
+def ordinary_rows(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Ordinary complaints as "none" rows for the head: the category training rows that the rules
+    leave alone (most traffic looks like them, not like the near-misses of the CSVs)."""
+    return [(t, NONE) for t, _ in rows if detect(t) is None]
+
+
+def head_scores(model, X) -> list[tuple[float, Emergency | None]]:
+    """Per row of a feature matrix of `model` (TextModel.features): P(emergency), likeliest kind."""
     import numpy as np
-    if not docs or NONE not in model.classes_:
-        return [(0.0, None)] * len(docs)
-    p = np.asarray(model.proba_of(X if X is not None else model._transform(docs)))
+    if X.shape[0] == 0 or NONE not in model.classes_:
+        return [(0.0, None)] * X.shape[0]
+    p = np.asarray(model.proba_of(X))
     none = model.classes_.index(NONE)
     names = {k.name for k in _load().kinds}
     kinds = [j for j, c in enumerate(model.classes_) if c in names]
     p_em = (1.0 - p[:, none]).tolist()
-    best = np.asarray(kinds)[np.argmax(p[:, kinds], axis=1)].tolist() if kinds else [None] * len(docs)
+    best = np.asarray(kinds)[np.argmax(p[:, kinds], axis=1)].tolist() if kinds else [None] * len(p_em)
     return [(pe, of_kind(model.classes_[j]) if j is not None and pe > CONFIRM else None)
             for pe, j in zip(p_em, best)]
 

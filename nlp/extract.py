@@ -11,9 +11,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-
-from nlp.datafile import load_yaml
 from nlp.anchors import required_chars
+from nlp.datafile import load_yaml
 from nlp.normalize import clean
 from nlp.types import Location
 

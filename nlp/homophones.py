@@ -1,8 +1,9 @@
 """Keyboard and voice slips of the words an emergency turns on: 没起 for 煤气, 电梯坤人 for 电梯困人,
-有够 for 有狗 — another character with the same sound (tones ignored), as pinyin input and voice
-recognition produce. A window of the message that sounds like one of HOMOPHONE_TERMS
-(nlp/data/terms.yaml `homophone_terms`) but is spelt otherwise is replaced, unless it is a word of its own
-or the message's words run across its edge (他还没起床: 起床 is a word, so 没起 stays).
+点提 for 电梯 — another character with the same sound (tones ignored), as pinyin input and voice
+recognition produce. A window of the message that sounds like one of `homophone_terms`
+(nlp/data/terms.yaml) but is spelt otherwise is replaced, unless it is a word of its own, the
+message's words run across its edge (他还没起床: 起床 is a word, so 没起 stays), or jieba's words
+do not begin and end with it.
 
 The sound of each character comes from pypinyin, read once by `python -m nlp.homophones` into
 nlp/data/homophones.json (only the characters that sound like some syllable of the terms), so the bot

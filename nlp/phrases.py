@@ -5,15 +5,15 @@ not count, so the more specific wording decides (楼道充电 -> flying_wire, no
 """
 from __future__ import annotations
 
-import threading
+from functools import cache
 from pathlib import Path
 from typing import NamedTuple
 
 import ahocorasick
 import numpy as np
 
-from nlp.datafile import load_yaml
 from nlp.categories import CODES
+from nlp.datafile import load_yaml
 
 _DATA = Path(__file__).with_name("data") / "phrases.yaml"
 
@@ -92,18 +92,10 @@ class PhraseTable:
         return m, all_hits
 
 
-_lock = threading.Lock()
-_table: PhraseTable | None = None
-
-
+@cache
 def table() -> PhraseTable:
     """The bundled phrase table, loaded once per process."""
-    global _table
-    if _table is None:
-        with _lock:
-            if _table is None:
-                _table = PhraseTable(load_yaml(_DATA))
-    return _table
+    return PhraseTable(load_yaml(_DATA))
 
 
 def distribution(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

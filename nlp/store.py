@@ -134,9 +134,7 @@ def reload_if_changed() -> bool:
     if cur is None or cur == _default_path or cur in _failed or "" not in _loaded:
         return False
     try:
-        model = _load_model(cur)
-        c = Classifier(model, Settings.load(cur), _load_emergency_model(cur, model))
-        c.classify_many(["3号楼电梯坏了"], explain=False)
+        c = _build(cur, explicit=True)
     except Exception:
         log.exception("retrained model in %s would not load; keeping %s", cur, _default_path)
         _failed.add(cur)

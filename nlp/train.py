@@ -168,7 +168,7 @@ def train(rows: Rows, out: str | Path, progress: bool = False, tune: bool = True
         if em_rows:                                   # the learned emergency signal (nlp/emergency.py)
             # Most traffic is ordinary complaints: the training rows (those the rules leave alone)
             # teach the model what "none" looks like beside the hard near-misses of the CSVs.
-            ordinary = [(t, emergency.NONE) for t, _ in rows if emergency.detect(t) is None]
+            ordinary = emergency.ordinary_rows(rows)
             # on the category model's features: the classifier computes them once for both
             fit(em_rows + ordinary, progress=progress, vocabulary=model).save(
                 str(out / emergency.MODEL_SUBDIR), vocabulary=model)

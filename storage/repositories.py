@@ -315,10 +315,6 @@ def claim_job(session: Session, name: str, period: str, now: datetime) -> JobRun
     return run
 
 
-def last_job(session: Session, name: str) -> JobRun | None:
-    return session.scalars(select(JobRun).where(JobRun.name == name).order_by(JobRun.id.desc()).limit(1)).first()
-
-
 # --- shared values with an expiry --------------------------------------------------------------
 
 def kv_get(session: Session, key: str, now: datetime) -> str | None:

@@ -38,6 +38,14 @@ def _ticket(ctx, token: str | None, *, write: bool = True) -> Ticket:
     return t
 
 
+def _open_ticket(ctx, token: str | None) -> Ticket:
+    """_ticket(), refused unless the ticket is still open."""
+    t = _ticket(ctx, token)
+    if t.status != repo.OPEN:
+        raise CommandError(f"#{t.code} 已经{replies.STATUS_NAMES.get(t.status)}")
+    return t
+
+
 def _touch(ctx, t: Ticket, kind: str, **data) -> None:
     t.updated_at = ctx.now
     repo.add_event(ctx.session, t, ctx.staff.actor, kind, ctx.now, **data)
@@ -129,9 +137,7 @@ def assign(ctx, args):
 @command("onsite", usage="/onsite 工单号", aliases=("到场",))
 def onsite(ctx, args):
     """记录已到场"""
-    t = _ticket(ctx, args[0] if args else None)
-    if t.status != repo.OPEN:
-        raise CommandError(f"#{t.code} 已{replies.STATUS_NAMES.get(t.status)}")
+    t = _open_ticket(ctx, args[0] if args else None)
     t.onsite_at = ctx.now
     _touch(ctx, t, "onsite")
     tell_residents(ctx.session, t, f"您反映的问题 #{t.code}，工作人员{ctx.staff.name}已到场处理。", ctx.now, f"onsite{ctx.now.timestamp():.0f}")
@@ -152,9 +158,7 @@ def note(ctx, args):
 @command("close", usage="/close 工单号 处理结果", aliases=("办结",))
 def close(ctx, args):
     """办结工单，并请居民评价"""
-    t = _ticket(ctx, args[0] if args else None)
-    if t.status != repo.OPEN:
-        raise CommandError(f"#{t.code} 已经{replies.STATUS_NAMES.get(t.status)}")
+    t = _open_ticket(ctx, args[0] if args else None)
     if not ctx.rest:
         raise CommandError("请写上处理结果，居民会看到，例如 /close 7 已清理完毕")
     t.status, t.resolved_at = "resolved", ctx.now

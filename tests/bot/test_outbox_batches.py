@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 
 from bot.outbox_worker import OutboxWorker
@@ -10,6 +9,7 @@ from bot.scheduler import OutboxDrain
 from bot.transports import DeliveryError
 from storage import repositories as repo
 from tests.bot.test_outbox_live import outbox_rows, robot_calls
+from tests.conftest import at_once
 
 
 def _enqueue(svc, clock, n, prefix="m"):
@@ -25,14 +25,7 @@ def test_small_batches_from_three_workers_send_each_row_once(live, clock, config
     _enqueue(svc, clock, 40)
     workers = [OutboxWorker(svc.sessions, svc.transports.__class__.from_config(config, live.url), clock, cfg)
                for _ in range(3)]
-    barrier = threading.Barrier(3)
-
-    def drain(w):
-        barrier.wait()
-        return w.run_once()
-
-    with ThreadPoolExecutor(3) as pool:
-        sent = list(pool.map(drain, workers))
+    sent = at_once(lambda w: w.run_once(), workers)
     assert sum(sent) == 40
     contents = sorted(c["body"]["text"]["content"] for c in robot_calls(live))
     assert contents == sorted(f"m{i}" for i in range(40))

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import re
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from sqlalchemy import func, select
@@ -11,7 +9,7 @@ from sqlalchemy import func, select
 from bot.outbox_worker import OutboxWorker
 from storage import repositories as repo
 from storage.models import InboundMessage, Outbox, Ticket
-from tests.conftest import new_openid
+from tests.conftest import new_openid, at_once
 
 
 def robot_calls(live):
@@ -30,14 +28,7 @@ def fault(live, **spec):
 
 def test_three_concurrent_retries_make_one_ticket(live, live_wechat):
     xml = live_wechat.xml(new_openid(), "text", Content="7号楼楼道里堆满了纸箱和旧家具")
-    barrier = threading.Barrier(3)
-
-    def attempt(_):
-        barrier.wait()
-        return live_wechat.send_xml(xml)
-
-    with ThreadPoolExecutor(3) as pool:
-        results = list(pool.map(attempt, range(3)))
+    results = at_once(lambda _: live_wechat.send_xml(xml), range(3))
     assert [status for status, _ in results] == [200, 200, 200]
     replies = {r["Content"] for _, r in results}
     assert len(replies) == 1 and re.search(r"#\d{8}-\d{4}", replies.pop())
@@ -119,14 +110,7 @@ def test_two_workers_never_send_a_row_twice(live, clock, config):
         for i in range(12):
             repo.enqueue(s, "robot", "local-robot-grid-1", {"kind": "test", "body": {"msgtype": "text", "text": {"content": f"m{i}"}}}, clock.now())
     workers = [svc.outbox, OutboxWorker(svc.sessions, svc.transports.__class__.from_config(config, live.url), clock, config.outbox)]
-    barrier = threading.Barrier(2)
-
-    def drain(w):
-        barrier.wait()
-        return w.run_once()
-
-    with ThreadPoolExecutor(2) as pool:
-        sent = list(pool.map(drain, workers))
+    sent = at_once(lambda w: w.run_once(), workers)
     assert sum(sent) == 12
     contents = sorted(c["body"]["text"]["content"] for c in robot_calls(live))
     assert contents == sorted(f"m{i}" for i in range(12))
@@ -168,14 +152,7 @@ def test_fake_platform_checks_like_wechat(live):
 def test_new_residents_first_messages_racing_all_open_tickets(live, live_wechat):
     openid = new_openid()
     xmls = [live_wechat.xml(openid, "text", Content=f"{b}号楼楼道灯不亮了") for b in (1, 14, 27)]
-    barrier = threading.Barrier(3)
-
-    def attempt(xml):
-        barrier.wait()
-        return live_wechat.send_xml(xml)
-
-    with ThreadPoolExecutor(3) as pool:
-        results = list(pool.map(attempt, xmls))
+    results = at_once(live_wechat.send_xml, xmls)
     assert all(status == 200 and "已受理" in r["Content"] for status, r in results), results
     with live.services.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Ticket)) == 3
@@ -184,15 +161,11 @@ def test_new_residents_first_messages_racing_all_open_tickets(live, live_wechat)
 
 def test_grid_sync_from_two_starting_workers(live, config):
     from storage.db import transaction
-    barrier = threading.Barrier(2)
-
     def sync(_):
-        barrier.wait()
         with transaction(live.services.sessions) as s:
             repo.sync_grids(s, config.grids)
 
-    with ThreadPoolExecutor(2) as pool:
-        list(pool.map(sync, range(2)))
+    at_once(sync, range(2))
     from storage.models import Grid
     with live.services.sessions() as s:
         assert sorted(s.scalars(select(Grid.name))) == sorted(g.name for g in config.grids)

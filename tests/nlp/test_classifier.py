@@ -126,13 +126,15 @@ def test_learned_emergency_signal_backs_up_the_rules(tiny_model_dir):
     alarm = ["楼下那个铁皮房子呼呼地往外窜红光", "车棚那边红光一片 噼里啪啦响", "地库里一片红光 噼啪作响",
              "红光从窗户往外窜 噼里啪啦的"] * 3
     calm = ["电梯又坏了", "楼下的狗一直叫", "楼上装修太吵", "垃圾没人清", "停车位被占了", "路灯不亮"] * 2
-    em = TextModel().fit(alarm + calm, ["fire"] * len(alarm) + ["none"] * len(calm))
-    clf = Classifier(model, Settings.load(tiny_model_dir), emergency_model=em)
-    assert clf._shared_analysis                         # one segmentation serves both models
+    labels = ["fire"] * len(alarm) + ["none"] * len(calm)
     texts = ["3号楼那边红光一片 噼里啪啦的", "楼下的狗叫了一晚上", "红光一片 噼里啪啦 有人在打架"]
-    caught, calm_one, both = (c.emergency for c in clf.classify_many(texts))
-    assert caught is not None and caught.kind == "fire" and caught.number == "119"
-    assert calm_one is None
-    assert both is not None and both.kind == "violence"     # both speak: the rule names the kind
+    for em, shared in ((TextModel().fit(alarm + calm, labels), False),             # its own features
+                       (TextModel().fit(alarm + calm, labels, vocabulary=model), True)):  # the model's
+        clf = Classifier(model, Settings.load(tiny_model_dir), emergency_model=em)
+        assert clf._shared_features == shared
+        caught, calm_one, both = (c.emergency for c in clf.classify_many(texts))
+        assert caught is not None and caught.kind == "fire" and caught.number == "119"
+        assert calm_one is None
+        assert both is not None and both.kind == "violence"     # both speak: the rule names the kind
     plain = Classifier(model, Settings.load(tiny_model_dir))
     assert plain.classify_many(texts[:1])[0].emergency is None     # the rules alone miss it
