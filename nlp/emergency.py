@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from nlp import segment
 from nlp.anchors import required_chars
 from nlp.datafile import load_yaml
 from nlp.normalize import normalize
-from nlp.segment import tokenizer
 from nlp.types import Emergency
 
 _DATA = Path(__file__).with_name("data") / "emergency.yaml"
@@ -62,8 +62,17 @@ class _Rules:
         # (nlp/anchors.py). Separate patterns: one big alternation is slower in `re`.
         patterns = [k.trigger for k in self.kinds] + [k.weak for k in self.kinds if k.weak]
         patterns += [p for k in self.kinds for p, _ in k.conditional]
-        freq = tokenizer().FREQ                  # prefer anchors that everyday text seldom holds
-        self.prefilter = [(required_chars(p, cost=lambda c: 1 + freq.get(c, 0)), p) for p in patterns]
+        # prefer anchors that everyday text seldom holds
+        prefilter = [(required_chars(p, cost=lambda c: 1 + segment.count(c)), p) for p in patterns]
+        # anchor character -> the patterns it lets through, in rule order; patterns without an
+        # anchor are always tried
+        self.always = [i for i, (need, _) in enumerate(prefilter) if need is None]
+        self.by_anchor: dict[str, list[int]] = {}
+        for i, (need, _) in enumerate(prefilter):
+            for c in need or ():
+                self.by_anchor.setdefault(c, []).append(i)
+        self.anchors = frozenset(self.by_anchor)
+        self.patterns = [p for _, p in prefilter]
         self.senses = _rx(data["senses"])
         self.false_alarm = _rx(data.get("false_alarm"))
         self.past = _rx(data["past"])
@@ -114,11 +123,11 @@ class _Rules:
 
     def detect(self, text: str) -> _Kind | None:
         # Other senses are blanked out with the same length, so positions stay meaningful.
-        chars = set(text)
-        for need, p in self.prefilter:
-            if (need is None or not need.isdisjoint(chars)) and p.search(text):
-                break
-        else:
+        present = self.anchors.intersection(text)
+        if not present and not self.always:
+            return None
+        candidates = set(self.always).union(*map(self.by_anchor.__getitem__, present))
+        if not any(self.patterns[i].search(text) for i in sorted(candidates)):
             return None
         if self.false_alarm is not None and self.false_alarm.search(text):
             return None

@@ -17,6 +17,7 @@ import sys
 from operator import add
 from pathlib import Path
 
+from nlp import segment
 from nlp.datafile import load_yaml
 
 _DATA = Path(__file__).with_name("data")
@@ -39,19 +40,16 @@ def build(out: Path = TABLE) -> dict:
     from pypinyin import Style, pinyin
     from pypinyin.pinyin_dict import pinyin_dict
 
-    from nlp.segment import tokenizer
-
     words = terms()
     syllables = {w: [pinyin(c, style=Style.NORMAL)[0][0] for c in w] for w in words}
     wanted = {s for sy in syllables.values() for s in sy}
-    freq = tokenizer().FREQ
     chars: dict[str, list[str]] = {}
     for cp, readings in pinyin_dict.items():
         c = chr(cp)
         # the first reading only: a slip comes from typing a character's usual sound (和 is he, not huo)
         sounds = sorted({_plain(readings.split(",")[0])} & wanted)
         # a keyboard offers common characters first: rare ones are not what a slip produces
-        if sounds and (freq.get(c, 0) >= MIN_FREQ or any(c in w for w in words)):
+        if sounds and (segment.count(c) >= MIN_FREQ or any(c in w for w in words)):
             chars[c] = sounds
     table = {"fingerprint": fingerprint(words), "terms": syllables, "chars": chars}
     out.write_text(json.dumps(table, ensure_ascii=False, sort_keys=True, indent=0), encoding="utf-8")
@@ -89,8 +87,8 @@ class Homophones:
             pairs |= {a + b for a in sounding.get(syl[0], ()) | {w[0]} for b in sounding.get(syl[1], ()) | {w[1]}}
         self.pairs = frozenset(pairs)
 
-    def repair(self, text: str, words: dict) -> str:
-        """`words`: jieba's dictionary (word -> count); a window that is a word is left alone."""
+    def repair(self, text: str, is_word=segment.is_word) -> str:
+        """`is_word`: whether a string is a dictionary word; a window that is a word is left alone."""
         bigrams = list(map(add, text, text[1:]))
         if self.pairs.isdisjoint(bigrams):            # most messages
             return text
@@ -102,7 +100,7 @@ class Homophones:
             for term in first.get(text[i], ()):
                 window = text[i:i + len(term)]
                 if len(window) == len(term) and window != term and self._sounds_like(window, term) \
-                        and self._free(text, i, i + len(term), words):
+                        and self._free(text, i, i + len(term), is_word):
                     if cuts is None:
                         cuts = _boundaries(text)
                     if i not in cuts or i + len(term) not in cuts:     # inside a word: 地垫踢到
@@ -117,23 +115,22 @@ class Homophones:
         return all(a == b or syl[k] in self.chars.get(a, ()) for k, (a, b) in enumerate(zip(window, term)))
 
     @staticmethod
-    def _free(text: str, start: int, end: int, words: dict) -> bool:
+    def _free(text: str, start: int, end: int, is_word) -> bool:
         """Neither the window nor a word running across its edges is in the dictionary."""
-        if words.get(text[start:end], 0) > 0:
+        if is_word(text[start:end]):
             return False
         for a in range(max(0, start - _MAX_WORD + 1), end):
             for b in range(a + 2, min(len(text), a + _MAX_WORD) + 1):
                 crosses = (a < start < b) or (a < end < b)
-                if crosses and words.get(text[a:b], 0) > 0:
+                if crosses and is_word(text[a:b]):
                     return False
         return True
 
 
 def _boundaries(text: str) -> set[int]:
     """Offsets where jieba's words of `text` begin and end."""
-    from nlp.segment import cut
     out, pos = {0, len(text)}, 0
-    for w in cut(text):
+    for w in segment.cut(text):
         at = text.find(w, pos)
         if at < 0:
             break

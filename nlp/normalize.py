@@ -16,7 +16,7 @@ from pathlib import Path
 import zhconv
 from rapidfuzz.distance import Hamming
 
-from nlp import homophones
+from nlp import homophones, segment
 from nlp.datafile import load_yaml
 
 _TERMS = Path(__file__).with_name("data") / "terms.yaml"
@@ -88,21 +88,13 @@ class _Repair:
             for c in set(t):
                 self.by_char.setdefault(c, []).append(i)
         self.need = [len(set(t)) - 1 for t in self.terms]
-        self._words: dict[str, int] | None = None
         self.homophones = homophones.load()
-
-    def words(self) -> dict[str, int]:
-        # jieba's dictionary tells an ordinary word from a slip; loaded only when a fix is tried.
-        if self._words is None:
-            from nlp.segment import tokenizer
-            self._words = tokenizer().FREQ
-        return self._words
 
     def apply(self, text: str) -> str:
         if self.variant_re is not None:
             text = self.variant_re.sub(lambda m: self.variants[m.group(0)], text)
         if self.homophones is not None:           # 没起泄露 -> 煤气泄露 (nlp/homophones.py)
-            text = self.homophones.repair(text, self.words())
+            text = self.homophones.repair(text)
         # counted in C: how many of each term's characters the text holds
         counts = Counter(chain.from_iterable(map(self.by_char.get, set(text), repeat(()))))
         need = self.need
@@ -131,17 +123,16 @@ class _Repair:
     def _acceptable(self, window: str, term: str, pos: int) -> bool:
         wrong, right = window[pos], term[pos]
         if wrong in self.confusable.get(right, ()):
-            return window not in self.words()
+            return not segment.is_word(window)
         if len(term) < 4 or not ("\u4e00" <= wrong <= "\u9fff"):
             return False
         # Any other slip in a long term, unless the wrong character is a function word (违章搭的棚子
         # is what the resident meant) or makes a real word with its neighbours (消防通知: 通知).
-        words = self.words()
-        if words.get(wrong, 0) > _FUNCTION_WORD_FREQ:
+        if segment.count(wrong) > _FUNCTION_WORD_FREQ:
             return False
         for a in range(0, pos + 1):
             for b in range(pos + 1, len(window) + 1):
-                if b - a >= 2 and words.get(window[a:b], 0) > 0:
+                if b - a >= 2 and segment.is_word(window[a:b]):
                     return False
         return True
 

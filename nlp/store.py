@@ -99,8 +99,8 @@ def _build(path: Path | None, explicit: bool) -> Classifier:
             log.exception("could not load the model in %s; phrase table only", path)
     c = Classifier(model, Settings.load(path), _load_emergency_model(path, model))
     # warm the tokenizer and the rule tables now rather than in the first resident's reply
-    from nlp.segment import tokenizer
-    tokenizer()
+    from nlp import segment
+    segment.warm()
     c.classify_many(["3号楼电梯坏了", "电平车"], explain=False)
     load_seconds[str(path) if explicit else ""] = time.perf_counter() - t0
     return c

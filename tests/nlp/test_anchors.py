@@ -40,7 +40,7 @@ def test_cost_prefers_rare_characters():
 
 def _rule_patterns() -> list[re.Pattern]:
     after, anywhere = extract._area_patterns()
-    return ([p for _, p in emergency._load().prefilter]
+    return (list(emergency._load().patterns)
             + [extract._DASHED, extract._FULL, extract._UNIT_ROOM, anywhere, extract._ROOM_RE])
 
 

@@ -7,7 +7,6 @@ import pytest
 
 from nlp import homophones
 from nlp.normalize import normalize
-from nlp.segment import tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +33,7 @@ def test_committed_table_is_what_build_makes(tmp_path):
     ("着伙了", "着火了"),
 ])
 def test_slips_repaired(h, slip, meant):
-    assert h.repair(slip, tokenizer().FREQ) == meant
+    assert h.repair(slip) == meant
 
 
 @pytest.mark.parametrize("text", [
@@ -46,7 +45,7 @@ def test_slips_repaired(h, slip, meant):
     "电梯又坏了",               # already right
 ])
 def test_real_words_left_alone(h, text):
-    assert h.repair(text, tokenizer().FREQ) == text
+    assert h.repair(text) == text
 
 
 def test_part_of_normalize():
