@@ -72,6 +72,11 @@ def unseen() -> None:
     in_menu = sum(a and label in c.menu for a, c, (_, label) in zip(asked, res, rows))
     print(f"  menu (confidence < {clf.s.low_confidence}): shown for {sum(asked) / len(rows):.1%} of messages, "
           f"catching {caught}/{sum(wrong)} misfiled ones; the right category is in {in_menu}/{sum(asked)} menus")
+    # everyday complaints reported as emergencies: what a false alarm costs in real traffic
+    flagged = [(t, c.emergency.kind) for c, (t, _) in zip(res, rows) if c.emergency is not None]
+    print(f"  reported as emergencies: {len(flagged)}/{len(rows)} (read them: some complaints are emergencies)")
+    for t, kind in flagged:
+        print(f"    {kind}: {t}")
 
 
 def _pr(truth: list[bool], pred: list[bool]) -> tuple[float, float]:
@@ -113,7 +118,7 @@ def emergencies(path: Path, name: str, show: bool = True) -> None:
 if __name__ == "__main__":
     seed_holdout()
     unseen()
-    for f in sorted(EMERGENCY_CHECK.parent.glob("emergency_check*.csv")):
+    for f in sorted(EMERGENCY_CHECK.parent.glob("emergency_*.csv")):
         emergencies(f, f"emergency, held out ({f.relative_to(ROOT)})")
     for f in sorted(EMERGENCY_TRAIN.glob("*.csv")):
         emergencies(f, f"emergency, training data ({f.relative_to(ROOT)})", show=False)

@@ -23,7 +23,6 @@ from nlp.datafile import load_yaml
 _DATA = Path(__file__).with_name("data")
 _TERMS = _DATA / "terms.yaml"
 TABLE = _DATA / "homophones.json"
-_MAX_WORD = 4            # longest dictionary word looked for across a window's edges
 MIN_FREQ = 50            # jieba's count of a character on its own, below which it is not a likely slip
 
 
@@ -117,26 +116,12 @@ class Homophones:
     @staticmethod
     def _free(text: str, start: int, end: int, is_word) -> bool:
         """Neither the window nor a word running across its edges is in the dictionary."""
-        if is_word(text[start:end]):
-            return False
-        for a in range(max(0, start - _MAX_WORD + 1), end):
-            for b in range(a + 2, min(len(text), a + _MAX_WORD) + 1):
-                crosses = (a < start < b) or (a < end < b)
-                if crosses and is_word(text[a:b]):
-                    return False
-        return True
+        return not is_word(text[start:end]) and not segment.word_across(text, start, end)
 
 
 def _boundaries(text: str) -> set[int]:
     """Offsets where jieba's words of `text` begin and end."""
-    out, pos = {0, len(text)}, 0
-    for w in segment.cut(text):
-        at = text.find(w, pos)
-        if at < 0:
-            break
-        out |= {at, at + len(w)}
-        pos = at + len(w)
-    return out
+    return {0, len(text)} | {x for span in segment.spans(text) for x in span}
 
 
 def load() -> Homophones | None:

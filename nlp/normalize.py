@@ -92,7 +92,7 @@ class _Repair:
 
     def apply(self, text: str) -> str:
         if self.variant_re is not None:
-            text = self.variant_re.sub(lambda m: self.variants[m.group(0)], text)
+            text = self.variant_re.sub(self._variant, text)
         if self.homophones is not None:           # 没起泄露 -> 煤气泄露 (nlp/homophones.py)
             text = self.homophones.repair(text)
         # counted in C: how many of each term's characters the text holds
@@ -102,6 +102,21 @@ class _Repair:
             if n >= need[i]:
                 text = self._fix(text, self.terms[i])
         return text
+
+    def _variant(self, m: re.Match) -> str:
+        """The replacement, unless it would break a word that jieba reads across the key's edge:
+        然气 is 燃气 typed by sound, but not in 虽然气温 (虽然|气温), nor is 电摩 电瓶车 in
+        电摩擦 (电|摩擦); 有然气味 becomes 有燃气味, for 燃气 keeps the 气 of 气味."""
+        key, start, end = m.group(0), m.start(), m.end()
+        new = self.variants[key]
+        if len(key) > 1:
+            for a, b in segment.spans(m.string):
+                if b <= start or a >= end or (start <= a and b <= end):
+                    continue                                     # outside the key, or inside it
+                if (a < start and b > end) or (a < start and not new.startswith(key[:b - start])) \
+                        or (b > end and not new.endswith(key[a - start:])):
+                    return key
+        return new
 
     def _fix(self, text: str, term: str) -> str:
         n = len(term)

@@ -69,3 +69,28 @@ def count(word: str) -> int:
     j = _segmenter()
     # suggest_freq is max(count, the count its own route implies + 1): the word's count, give or take one
     return j.suggest_freq(word) if word and j.has_word(word) else 0
+
+
+MAX_WORD = 4            # longest dictionary word looked for across a span's edges
+
+
+def word_across(text: str, start: int, end: int) -> bool:
+    """Whether any dictionary word of 2+ characters runs across an edge of text[start:end] (虽然气温:
+    虽然 runs across the start of 然气), however unlikely that reading of the text."""
+    for a in range(max(0, start - MAX_WORD + 1), end):
+        for b in range(a + 2, min(len(text), a + MAX_WORD) + 1):
+            if ((a < start < b) or (a < end < b)) and is_word(text[a:b]):
+                return True
+    return False
+
+
+def spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each word of cut(text) in `text`."""
+    out, pos = [], 0
+    for w in cut(text):
+        at = text.find(w, pos)
+        if at < 0:
+            break
+        out.append((at, at + len(w)))
+        pos = at + len(w)
+    return out

@@ -39,6 +39,9 @@ def test_sticker_rule_keeps_bracketed_places():
     ("流狼狗咬人", "流浪狗咬人"),
     ("楼下停了辆小电驴在充电", "楼下停了辆电瓶车在充电"),
     ("3號樓飛線沖電", "3号楼飞线充电"),                          # 繁體 and a near miss together
+    ("家里然气漏了", "家里燃气漏了"),                              # a variant
+    ("有然气味", "有燃气味"),                                      # 燃气 keeps the 气 of 气味
+    ("骑电摩来的", "骑电瓶车来的"),
 ])
 def test_domain_terms_repaired(raw, want):
     assert normalize(raw) == want
@@ -54,6 +57,9 @@ def test_domain_terms_repaired(raw, want):
     "早上露水很重",              # 露水 is a word, not 漏水
     "高空作业要系安全带",         # two characters away from 高空抛物
     "电瓶车电瓶坏了",            # already right, and 瓶车 is no variant key
+    "虽然气温下降了",            # 然气 is a variant key, but jieba reads 虽然|气温
+    "突然气味很大",
+    "电摩擦起电",                # 电摩 is a variant key, but 摩擦 runs across its end
 ])
 def test_correct_words_left_alone(text):
     assert normalize(text) == text
