@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 CONFIRMS = (None, -1.0, 0.05, 0.1, 0.2)     # None: the head alone; -1: the rules on their own or the head
 # written after the rules by people who never saw them (and not read since by whoever edits the rules)
 RULES_UNSEEN = ("extra_a", "extra_b", "extra_c", "extra_d", "extra_e", "extra_f")
@@ -61,7 +61,7 @@ def main() -> None:
             name = f"P > {th}"
             if c is not None:
                 pred = pred | (rules & (p_emergency > c))
-                name += " or rules" + (f" & P > {c}" if c else "")
+                name += " or rules" + (f" & P > {c}" if c >= 0 else "")
             tp = (pred & truth & judged).sum()
             print(f"{name:30s} recall {tp / (truth & judged).sum():.3f}  precision "
                   f"{tp / max(1, (pred & judged).sum()):.3f}  ordinary flagged {(pred & ordinary_rows).mean() / ordinary_rows.mean():.4f}")

@@ -167,7 +167,7 @@ def of_kind(name: str) -> Emergency:
 TRAIN_DIR = Path(__file__).with_name("data") / "emergency"
 MODEL_SUBDIR = "emergency"
 NONE = "none"
-THRESHOLD = 0.5
+THRESHOLD = 0.7
 CONFIRM: float | None = None     # None: a rule needs no support from the head
 
 
