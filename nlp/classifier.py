@@ -26,6 +26,7 @@ _CONFIG = Path(__file__).with_name("data") / "config.yaml"
 COMBINE_FILE = "combine.json"      # written next to the TextModel by nlp.train
 # Terms shown to staff must say something: Han characters or letters, and not place words.
 _MEANINGFUL = re.compile(r"[\u4e00-\u9fffA-Za-z]")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
 _NOT_TERMS = frozenset("号楼 栋 幢 单元 号 楼 室 有人 我 我们 你 你们 他 她 的 了 是 在 就 都 也 还 又 这 那 "
                        "一个 这个 那个 没有 什么 怎么 小区 一下 请 麻烦 谢谢 你好 您好".split())
 
@@ -161,7 +162,10 @@ class Classifier:
         except Exception:                     # the rules' answer stands
             log.exception("the learned emergency signal failed; rules only")
             return rules
-        return [emergency.decide(r, p, k) if t.strip() else r for r, (p, k), t in zip(rules, scores, norm)]
+        # the head has only read Chinese: a message without a Han character is the rules' alone
+        out = [emergency.decide(r, p, k) if _HAN.search(t) else r for r, (p, k), t in zip(rules, scores, norm)]
+        # the head cannot read "虚惊一场" / "已经解决了"; the rules' list of such phrases holds for both
+        return [None if e is not None and emergency.settled(t, normalized=True) else e for e, t in zip(out, norm)]
 
     def _add_model_terms(self, norm: list[str], rows: list, docs, X) -> None:
         """Tops up each row's phrase-table terms with the words the text model weighed most."""

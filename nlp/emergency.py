@@ -25,6 +25,7 @@ _CLAUSE_END = re.compile(r"[,，。.!！?？;；\n、…~\s]")
 # "关过人" / "着过火": 过 right after the verb marks experience in the past.
 _EXPERIENTIAL = re.compile(r"^[^,，。.!！?？;；]{0,1}过")
 _MAX_CHARS = 5000   # emergencies are reported at the start of a message; bounds the work
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")   # keeps offsets
 _NEAR = 8           # characters either side of a trigger in which 现在/正在 ... say "still going on"
 
 
@@ -60,11 +61,15 @@ class _Rules:
                                     _rx(k.get("unless_message"))))
         # One pass over the message first: most messages name no trigger at all. Each pattern
         # runs only if the message holds one of the characters every match of it needs
-        # (nlp/anchors.py). Separate patterns: one big alternation is slower in `re`.
-        patterns = [k.trigger for k in self.kinds] + [k.weak for k in self.kinds if k.weak]
+        # (nlp/anchors.py). One pattern per line of the YAML: a line needs fewer characters than
+        # a kind's whole alternation, and one big alternation is slower in `re`.
+        patterns = [_rx(t) for name in data["order"] for key in ("triggers", "weak")
+                    for t in data["kinds"][name].get(key) or []]
         patterns += [p for k in self.kinds for p, _ in k.conditional]
         # prefer anchors that everyday text seldom holds
-        prefilter = [(required_chars(p, cost=lambda c: 1 + segment.count(c)), p) for p in patterns]
+        # (digits and letters are rare words but common in messages: 3号楼, 120)
+        prefilter = [(required_chars(p, cost=lambda c: 10 ** 9 if c.isascii() else 1 + segment.count(c)), p)
+                     for p in patterns]
         # anchor character -> the patterns it lets through, in rule order; patterns without an
         # anchor are always tried
         self.always = [i for i, (need, _) in enumerate(prefilter) if need is None]
@@ -127,6 +132,7 @@ class _Rules:
 
     def detect(self, text: str) -> _Kind | None:
         # Other senses are blanked out with the same length, so positions stay meaningful.
+        text = text.translate(_ASCII_LOWER)               # the English rules are written in lower case
         anchored = self.anchors.intersection(text)
         if not anchored and not self.always:
             return None
@@ -216,6 +222,17 @@ def decide(rule: Emergency | None, p: float, kind: Emergency | None) -> Emergenc
     if rule is not None and (CONFIRM is None or p > CONFIRM):
         return rule
     return None
+
+
+def settled(text: str, normalized: bool = False) -> bool:
+    """Whether the message says the scare is over or was never here (虚惊一场, 已经解决了, 转发:,
+    all fine now): then neither signal reports an emergency."""
+    rules = _load()
+    if not text or rules.false_alarm is None:
+        return False
+    if not normalized:
+        text = normalize(text[:_MAX_CHARS])
+    return rules.false_alarm.search(text[:_MAX_CHARS].translate(_ASCII_LOWER)) is not None
 
 
 def detect(text: str, normalized: bool = False) -> Emergency | None:

@@ -138,3 +138,20 @@ def test_learned_emergency_signal_backs_up_the_rules(tiny_model_dir):
         assert both is not None and both.kind == "violence"     # both speak: the rule names the kind
     plain = Classifier(model, Settings.load(tiny_model_dir))
     assert plain.classify_many(texts[:1])[0].emergency is None     # the rules alone miss it
+
+
+def test_settled_message_and_english_keep_the_head_quiet(tiny_model_dir):
+    """The head cannot read "虚惊一场" and has never read English: a settled scare is no emergency
+    whatever the head says, and a message without Han characters is the rules' alone."""
+    from nlp.textmodel import TextModel
+    model = TextModel.load(tiny_model_dir)
+    alarm = ["楼道里一股煤气味", "厨房煤气味很大", "闻到煤气味了", "煤气味好重", "fire fire fire"] * 3
+    calm = ["电梯又坏了", "楼下的狗一直叫", "楼上装修太吵", "垃圾没人清", "停车位被占了", "路灯不亮"] * 2
+    em = TextModel().fit(alarm + calm, ["gas"] * len(alarm) + ["none"] * len(calm), vocabulary=model)
+    clf = Classifier(model, Settings.load(tiny_model_dir), emergency_model=em)
+    texts = ["闻着有煤气味 燃气公司来人查了 没漏 虚惊一场", "闻着有一股煤气的味", "fire fire fire drill",
+             "Help, I am stuck in the lift at 12F"]
+    settled, live, english, stuck = (c.emergency for c in clf.classify_many(texts))
+    assert settled is None and live is not None and live.kind == "gas"
+    assert english is None                                  # the head said fire; it has no say here
+    assert stuck is not None and stuck.kind == "trapped"    # an English rule

@@ -150,6 +150,23 @@ HURRIED = [
     ("狗把我手背撕下来一块肉", "bite"),
     ("刚在12栋门口被人抢了电动车 他还推我", "violence"),
     ("还真着火了 快来", "fire"),
+    ("对门独居的张大爷三天没出门了，门口报纸一堆，叫他就是不答应", "injury"),
+    ("楼下那家小孩爬到窗户外面空调架子上了", "injury"),
+    ("隔壁两个工人早上到现在没起来，敲门不应，屋里昨晚上生了炉子", "gas"),
+    ("村里谁家的牛挣了绳跑出来了，在路口顶人", "bite"),
+    ("凌晨三点有人在拧我家门把手，一直拧", "violence"),
+    ("店里来了几个人拿着钢管说不给钱就砸店", "violence"),
+    ("湖里有个小孩在扑腾，旁边没有大人", "injury"),
+    ("地下车库水已经到腰了，有个阿伯还在里面推车", "injury"),
+    ("他在楼下 说我不下去就上来砍死我", "violence"),
+    ("夜里三点 有人在我家门口拿东西捅锁眼", "violence"),
+    ("救命 狗", "bite"),
+    ("在电梯里 灯灭了 黑乎乎的 不动", "trapped"),
+    # English, as domestic helpers and tenants write it
+    ("Hi, the stairway smells very strong of gas right now, what should I do?", "gas"),
+    ("Sir the kitchen have fire from the wok, still burning", "fire"),
+    ("The neighbor dog bite my leg, bleeding", "bite"),
+    ("I am STUCK in the lift at 12F", "trapped"),
 ]
 
 NOT_NOW = [
@@ -188,6 +205,15 @@ NOT_NOW = [
     "天然气灶点火要打好几次才着，火苗还小",
     "楼下烧腊店每天下午熏鸭子，烟直接往上窜",
     "最近半个月连着有三户被撬门",
+    "刚才楼下有人喊着火了，下去一看是几个小孩在放孔明灯",   # the scare is over
+    "刚才的电梯困人已经解决了，谢谢维保师傅",
+    "我家狗被别人家的狗咬了，现在在宠物医院",
+    "转发：冬季烧炭取暖中毒事件多发，睡前一定要开窗通风",
+    "我梦见小区着火了吓醒了",
+    "我家老头说闻着有煤气味，燃气公司来人查了，没漏，虚惊一场",
+    "群里有人说3栋电梯关人了，我刚去问了，人已经出来了",
+    "The smoke alarm in 1203 went off because my helper burned the toast, all fine now",
+    "Please check the fire extinguisher in the lobby",
 ]
 
 
@@ -200,6 +226,12 @@ def test_hurried_emergencies(text, kind):
 @pytest.mark.parametrize("text", NOT_NOW)
 def test_near_misses_stay_quiet(text):
     assert detect(text) is None
+
+
+def test_settled():
+    from nlp.emergency import settled
+    assert settled("刚才闻到煤气味 虚惊一场") and settled("Smoke alarm went off, all FINE now")
+    assert not settled("闻到煤气味 好大") and not settled("")
 
 
 def test_decide_weighs_rules_and_head():
