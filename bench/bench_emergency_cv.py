@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
+THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9)
 CONFIRMS = (None, -1.0, 0.05, 0.1, 0.2)     # None: the head alone; -1: the rules on their own or the head
 # written after the rules by people who never saw them (and not read since by whoever edits the rules)
 RULES_UNSEEN = ("extra_a", "extra_b", "extra_c", "extra_d", "extra_e", "extra_f")
@@ -51,6 +51,8 @@ def main() -> None:
         head = TextModel().fit([texts[i] for i in fit_idx], list(y[fit_idx]), vocabulary=vocabulary)
         p = head.predict_proba([texts[i] for i in test_idx])
         p_emergency[test_idx] = 1 - p[:, head.classes_.index(emergency.NONE)]
+    # as the classifier does: no say for the head on a message it cannot read
+    p_emergency *= np.array([emergency.head_reads(t) for t in texts])
     judged = np.isin(source, RULES_UNSEEN)
     ordinary_rows = source == "ordinary"
     print(f"{len(labelled)} labelled rows ({truth.sum()} emergencies; {judged.sum()} the rules never saw), "

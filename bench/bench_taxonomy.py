@@ -76,7 +76,8 @@ def unseen() -> None:
           f"catching {caught}/{sum(wrong)} misfiled ones; the right category is in {in_menu}/{sum(asked)} menus")
     # everyday complaints reported as emergencies: what a false alarm costs in real traffic
     flagged = [(t, c.emergency.kind) for c, (t, _) in zip(res, rows) if c.emergency is not None]
-    print(f"  reported as emergencies: {len(flagged)}/{len(rows)} (read them: some complaints are emergencies)")
+    print(f"  reported as emergencies: {len(flagged)}/{len(rows)} (read them: some complaints are emergencies); "
+          f"cautions: {sum(c.caution is not None for c in res)}")
     for t, kind in flagged:
         print(f"    {kind}: {t}")
 
@@ -100,17 +101,21 @@ def emergencies(path: Path, name: str, show: bool = True) -> None:
     truth = [str(r.get("emergency", "")).strip().lower() in ("1", "true", "yes", "y") for r in rows]
     kinds = [(r.get("kind") or "").strip() for r in rows]
     clf = get_classifier()
-    shipped = [c.emergency for c in clf.classify_many(texts, explain=False)]
+    results = clf.classify_many(texts, explain=False)
+    shipped = [c.emergency for c in results]
     rules = [emergency.detect(t) for t in texts]
     print(f"{name}: n={len(rows)} emergencies={sum(truth)}")
     print("  rules alone:    recall=%.4f precision=%.4f" % _pr(truth, [r is not None for r in rules]))
     if clf.emergency_model is not None:
         scores = emergency.head_scores(clf.emergency_model, clf.emergency_model.features([normalize(t) for t in texts])[1])
-        print("  learned alone:  recall=%.4f precision=%.4f" % _pr(truth, [p > emergency.THRESHOLD for p, _ in scores]))
+        alone = [p > emergency.THRESHOLD and emergency.head_reads(normalize(t)) for (p, _), t in zip(scores, texts)]
+        print("  learned alone:  recall=%.4f precision=%.4f" % _pr(truth, alone))
     hits = [e is not None for e in shipped]
     kind_ok = sum(e is not None and e.kind == k for e, k, t in zip(shipped, kinds, truth) if t)
     print("  shipped:        recall=%.4f precision=%.4f kind_agreement=%d/%d"
           % (*_pr(truth, hits), kind_ok, sum(t and h for t, h in zip(truth, hits))))
+    told = [c.emergency is not None or c.caution is not None for c in results]
+    print("  with cautions:  recall=%.4f precision=%.4f (the resident is told the number to call)" % _pr(truth, told))
     if show:
         for t, e, h in zip(texts, truth, hits):
             if e != h:

@@ -127,7 +127,7 @@ class Intake:
                 if waiting is not None and waiting.needs_detail:
                     repo.set_state(r, photo=None)
                     return self._fill_photo_ticket(session, r, waiting, text, c, actor, now)
-        if c.emergency is None and not c.low_confidence:
+        if c.emergency is None and c.caution is None and not c.low_confidence:
             joined = self._join_duplicate(session, r, text, c, actor, now)
             if joined is not None:
                 return joined
@@ -138,16 +138,19 @@ class Intake:
         ticket = self._new_ticket(session, r, grid, c.category, text, loc, now, c=c,
                                   confirmed=not (c.low_confidence and c.emergency is None))
         repo.add_event(session, ticket, actor, "created", now, category=c.category,
-                       confidence=round(c.confidence, 3), terms=c.terms[:8], emergency=ticket.emergency)
+                       confidence=round(c.confidence, 3), terms=c.terms[:8], emergency=ticket.emergency,
+                       caution=c.caution.kind if c.caution else None)
         lead = ""
         if c.emergency is not None:
             lead = replies.emergency_first(c.emergency.advice) + "\n"
-            repo.enqueue(session, "robot", grid.robot_key, {"kind": "emergency_push", "body": push.emergency_text(ticket, c.emergency.number)},
-                         now, ticket_id=ticket.id, dedupe_key=f"t{ticket.id}:emergency")
+            self._page_everyone(session, grid, ticket, c.emergency.number, now)
+        elif c.caution is not None:                 # maybe in danger: the number first, the leader @-ed
+            lead = replies.caution_first(c.caution.number) + "\n"
         if c.low_confidence and c.emergency is None:
             options = c.menu or [code for code, _ in c.top if code != categories.OTHER][:3] + [categories.OTHER]
             repo.set_state(r, menu={"ticket_id": ticket.id, "options": options})
-            self._push(session, ticket, grid, now, not_before=now + HOLD_PUSH)
+            # the push waits for the resident's choice, unless they may be in danger
+            self._push(session, ticket, grid, now, not_before=None if c.caution else now + HOLD_PUSH)
             return lead + replies.menu(ticket.code, options), ticket.id
         self._push(session, ticket, grid, now)
         d = deadlines(ticket.category, now)
@@ -232,10 +235,19 @@ class Intake:
             grid, _, loc = self._grid_for(session, r, c.location)
             self._set_location(t, loc)
             t.grid_id = grid.id
-        repo.add_event(session, t, actor, "detail_added", now, category=c.category)
+        if c.caution is not None and c.emergency is None:
+            t.priority = "urgent"
+        repo.add_event(session, t, actor, "detail_added", now, category=c.category,
+                       emergency=c.emergency.kind if c.emergency else None,
+                       caution=c.caution.kind if c.caution else None)
         held = repo.cancel_pending(session, t.id, "ticket_push")
         self._push(session, t, grid, now, title="新工单" if held else "工单补充", key="detail")
-        lead = replies.emergency_first(c.emergency.advice) + "\n" if c.emergency else ""
+        lead = ""
+        if c.emergency is not None:             # the words say what the photo showed: page everyone
+            lead = replies.emergency_first(c.emergency.advice) + "\n"
+            self._page_everyone(session, grid, t, c.emergency.number, now)
+        elif c.caution is not None:
+            lead = replies.caution_first(c.caution.number) + "\n"
         d = deadlines(t.category, t.created_at)
         return lead + replies.accepted(t.code, t.category, grid.leader_name, d.fix_is_plan,
                                        t.location_text is not None, t.emergency is not None), t.id
@@ -276,7 +288,8 @@ class Intake:
         emergency = c.emergency.kind if c and c.emergency else None
         d = deadlines(category, now)
         t = SimpleNamespace(code=repo.next_ticket_code(session, now, self.s.timezone), category=category,
-                            priority=_priority(category, emergency), emergency=emergency, status=repo.OPEN, text=text,
+                            priority=_priority(category, emergency, caution=bool(c and c.caution)),
+                            emergency=emergency, status=repo.OPEN, text=text,
                             confidence=c.confidence if c else 0.0, terms=(c.terms[:8] if c else []),
                             category_confirmed=confirmed, needs_detail=needs_detail, grid_id=grid.id, resident_id=r.id,
                             created_at=now, updated_at=now, due_onsite_at=d.onsite, due_fix_at=d.fix,
@@ -306,6 +319,12 @@ class Intake:
         d = deadlines(category, t.created_at)
         t.due_onsite_at, t.due_fix_at = d.onsite, d.fix
 
+    @staticmethod
+    def _page_everyone(session, grid, t, number: str, now: datetime) -> None:
+        """The emergency message with @all, once per ticket."""
+        repo.enqueue(session, "robot", grid.robot_key, {"kind": "emergency_push", "body": push.emergency_text(t, number)},
+                     now, ticket_id=t.id, dedupe_key=f"t{t.id}:emergency")
+
     def _push(self, session, t: Ticket, grid, now: datetime, *, not_before: datetime | None = None,
               title: str = "新工单", key: str = "new") -> None:
         body = push.ticket_markdown(t, self.s.timezone, leader_userid=grid.leader_userid, title=title)
@@ -313,5 +332,5 @@ class Intake:
                      ticket_id=t.id, dedupe_key=f"t{t.id}:{key}", not_before=not_before)
 
 
-def _priority(category: str, emergency: str | None) -> str:
-    return "urgent" if emergency or categories.get(category).is_urgent(emergency) else "normal"
+def _priority(category: str, emergency: str | None, caution: bool = False) -> str:
+    return "urgent" if emergency or caution or categories.get(category).is_urgent(emergency) else "normal"

@@ -38,6 +38,11 @@ def emergency_first(advice: str) -> str:
     return f"【紧急】{advice}"
 
 
+def caution_first(number: str) -> str:
+    """Leads the reply when the message may report a danger to life that no rule recognised."""
+    return f"如有人身危险，请立即拨打{number}。"
+
+
 def menu(code: str, options: list[str]) -> str:
     lines = [f"已登记 #{code}。请问您反映的是哪类问题？回复数字："]
     lines += [f"{i}. {categories.name_of(c)}" for i, c in enumerate(options, 1)]

@@ -26,7 +26,6 @@ _CONFIG = Path(__file__).with_name("data") / "config.yaml"
 COMBINE_FILE = "combine.json"      # written next to the TextModel by nlp.train
 # Terms shown to staff must say something: Han characters or letters, and not place words.
 _MEANINGFUL = re.compile(r"[\u4e00-\u9fffA-Za-z]")
-_HAN = re.compile(r"[\u4e00-\u9fff]")
 _NOT_TERMS = frozenset("号楼 栋 幢 单元 号 楼 室 有人 我 我们 你 你们 他 她 的 了 是 在 就 都 也 还 又 这 那 "
                        "一个 这个 那个 没有 什么 怎么 小区 一下 请 麻烦 谢谢 你好 您好".split())
 
@@ -140,32 +139,41 @@ class Classifier:
             self._add_model_terms(norm, rows, docs, X)
         alerts = self._emergencies(norm, X)
         out = []
-        for text, (top, menu, terms), alert in zip(norm, rows, alerts):
+        for text, (top, menu, terms), (alert, maybe) in zip(norm, rows, alerts):
             category, conf = top[0]
             out.append(Classification(
                 category=category, confidence=float(conf), top=top, terms=terms[: self.s.max_terms],
                 emergency=alert,
                 location=find_location(text, cleaned=True) if text else None,
-                low_confidence=bool(conf < self.s.low_confidence), menu=menu,
+                low_confidence=bool(conf < self.s.low_confidence), menu=menu, caution=maybe,
             ))
         return out
 
-    def _emergencies(self, norm: list[str], X) -> list:
-        """The rules' answer, weighed with the learned head's when this model has one."""
+    def _emergencies(self, norm: list[str], X) -> list[tuple]:
+        """(emergency, caution) per message: the rules' answer weighed with the learned head's when
+        this model has one, and the head's unsure "maybe" (nlp/emergency.py, CAUTION)."""
         rules = [emergency.detect(t, normalized=True) if t else None for t in norm]
         if self.emergency_model is None or not norm:
-            return rules
+            return [(r, None) for r in rules]
         try:
             if not self._shared_features:
                 X = self.emergency_model.features(norm)[1]
             scores = emergency.head_scores(self.emergency_model, X)
         except Exception:                     # the rules' answer stands
             log.exception("the learned emergency signal failed; rules only")
-            return rules
-        # the head has only read Chinese: a message without a Han character is the rules' alone
-        out = [emergency.decide(r, p, k) if _HAN.search(t) else r for r, (p, k), t in zip(rules, scores, norm)]
-        # the head cannot read "虚惊一场" / "已经解决了"; the rules' list of such phrases holds for both
-        return [None if e is not None and emergency.settled(t, normalized=True) else e for e, t in zip(out, norm)]
+            return [(r, None) for r in rules]
+        out = []
+        for r, (p, k), t in zip(rules, scores, norm):
+            if not emergency.head_reads(t):
+                out.append((r, None))
+                continue
+            e = emergency.decide(r, p, k)
+            maybe = emergency.caution(e, p, k)
+            # the head cannot read "虚惊一场" / "已经解决了"; the rules' list of such phrases holds for both
+            if (e is not None or maybe is not None) and emergency.settled(t, normalized=True):
+                e = maybe = None
+            out.append((e, maybe))
+        return out
 
     def _add_model_terms(self, norm: list[str], rows: list, docs, X) -> None:
         """Tops up each row's phrase-table terms with the words the text model weighed most."""

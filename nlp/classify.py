@@ -29,6 +29,7 @@ def to_json(c: Classification) -> dict:
         "emergency_advice": c.emergency.advice if c.emergency else None,
         "location": asdict(c.location) if c.location else None,
         "low_confidence": c.low_confidence,
+        "caution_kind": c.caution.kind if c.caution else None,     # a possible emergency (see nlp/types.py)
     }
 
 

@@ -47,3 +47,6 @@ class Classification:
     location: Location | None = None
     low_confidence: bool = False                # True: ask the resident to pick from `menu`
     menu: list[str] = field(default_factory=list)               # the best 3 codes other than `other`, then `other`
+    # a possible emergency: no rule fired and the learned head is unsure (nlp.emergency.CAUTION < P
+    # <= THRESHOLD); the resident is shown the number to call and the ticket is urgent, without @all
+    caution: Emergency | None = None

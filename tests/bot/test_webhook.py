@@ -168,6 +168,38 @@ def test_emergency_reply_comes_first_and_pushes_at_all(wechat, app):
     assert tickets(app)[0].priority == "urgent"
 
 
+def test_possible_emergency_gets_the_number_and_an_urgent_push_without_at_all(wechat, app):
+    """A message the learned head is unsure about (nlp.emergency.CAUTION < P <= THRESHOLD, no rule):
+    the resident reads the number to call first, the ticket is urgent (the leader is @-ed) and its
+    push is not held for the category menu; nobody is paged with @all."""
+    import dataclasses
+
+    import nlp
+    from nlp import emergency
+    svc = app.extensions["jiesu"]
+    svc.intake.classify = lambda text: dataclasses.replace(nlp.classify(text), emergency=None,
+                                                           caution=emergency.of_kind("violence"),
+                                                           low_confidence=True)
+    reply = wechat.text(new_openid(), "5号楼楼下好吵 不知道在干嘛")
+    assert reply.split("\n")[0] == "如有人身危险，请立即拨打110。"
+    assert "回复数字" in reply                                   # the category menu still follows
+    t = tickets(app)[0]
+    assert t.priority == "urgent" and t.emergency is None
+    with svc.sessions() as s:
+        outbox = list(s.scalars(select(Outbox)))
+    kinds = [o.payload["kind"] for o in outbox]
+    assert "emergency_push" not in kinds
+    push = next(o for o in outbox if o.payload["kind"] == "ticket_push")
+    assert push.next_attempt_at <= push.created_at                # sent now, not held for the menu
+    assert "紧急" in push.payload["body"]["markdown"]["content"]
+
+
+def test_real_classifier_marks_a_cry_for_help_as_possible_emergency():
+    import nlp
+    c = nlp.classify("楼下有人喊救命")
+    assert c.emergency is not None or c.caution is not None    # never silent on a cry for help
+
+
 # --- refusals ------------------------------------------------------------------------------------
 
 def test_bad_signature_is_403(app, wechat, clock):

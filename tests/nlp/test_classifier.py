@@ -155,3 +155,22 @@ def test_settled_message_and_english_keep_the_head_quiet(tiny_model_dir):
     assert settled is None and live is not None and live.kind == "gas"
     assert english is None                                  # the head said fire; it has no say here
     assert stuck is not None and stuck.kind == "trapped"    # an English rule
+
+
+def test_unsure_head_gives_a_caution_not_an_emergency(tiny_model_dir, monkeypatch):
+    """Between CAUTION and THRESHOLD the head's "maybe" is a caution: no emergency, but its kind."""
+    from nlp import emergency
+    from nlp.textmodel import TextModel
+    model = TextModel.load(tiny_model_dir)
+    alarm = ["楼下那个铁皮房子呼呼地往外窜红光", "车棚那边红光一片 噼里啪啦响", "地库里一片红光 噼啪作响"] * 4
+    calm = ["电梯又坏了", "楼下的狗一直叫", "楼上装修太吵", "垃圾没人清", "停车位被占了", "路灯不亮"] * 2
+    em = TextModel().fit(alarm + calm, ["fire"] * len(alarm) + ["none"] * len(calm), vocabulary=model)
+    clf = Classifier(model, Settings.load(tiny_model_dir), emergency_model=em)
+    text = ["3号楼那边红光一片 噼里啪啦的", "楼下的狗叫了一晚上"]
+    sure, calm_one = clf.classify_many(text)
+    assert sure.emergency is not None and sure.caution is None and calm_one.caution is None
+    monkeypatch.setattr(emergency, "THRESHOLD", 1.0)           # the same P, now below the threshold
+    unsure, calm_one = clf.classify_many(text)
+    assert unsure.emergency is None and unsure.caution is not None and unsure.caution.kind == "fire"
+    monkeypatch.setattr(emergency, "CAUTION", 1.0)
+    assert clf.classify_many(text)[0].caution is None
