@@ -67,7 +67,7 @@ def main() -> None:
             tp = (pred & truth & judged).sum()
             print(f"{name:30s} recall {tp / (truth & judged).sum():.3f}  precision "
                   f"{tp / max(1, (pred & judged).sum()):.3f}  ordinary flagged {(pred & ordinary_rows).mean() / ordinary_rows.mean():.4f}")
-    print(f"in use: THRESHOLD = {emergency.THRESHOLD}, CONFIRM = {emergency.CONFIRM}")
+    print(f"in use: P > {emergency.THRESHOLD} or rules")
 
 
 if __name__ == "__main__":

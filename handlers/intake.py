@@ -140,12 +140,7 @@ class Intake:
         repo.add_event(session, ticket, actor, "created", now, category=c.category,
                        confidence=round(c.confidence, 3), terms=c.terms[:8], emergency=ticket.emergency,
                        caution=c.caution.kind if c.caution else None)
-        lead = ""
-        if c.emergency is not None:
-            lead = replies.emergency_first(c.emergency.advice) + "\n"
-            self._page_everyone(session, grid, ticket, c.emergency.number, now)
-        elif c.caution is not None:                 # maybe in danger: the number first, the leader @-ed
-            lead = replies.caution_first(c.caution.number) + "\n"
+        lead = self._alert(session, grid, ticket, c, now)
         if c.low_confidence and c.emergency is None:
             options = c.menu or [code for code, _ in c.top if code != categories.OTHER][:3] + [categories.OTHER]
             repo.set_state(r, menu={"ticket_id": ticket.id, "options": options})
@@ -229,25 +224,19 @@ class Intake:
         """Words arriving after a photo-only report complete that ticket instead of opening another."""
         t.text, t.needs_detail, t.category_confirmed = text, False, True
         t.confidence, t.terms = c.confidence, c.terms[:8]
-        self._recategorise(t, c.category, now, emergency=c.emergency.kind if c.emergency else None)
+        self._recategorise(t, c.category, now, emergency=c.emergency.kind if c.emergency else None,
+                           caution=c.caution is not None)
         grid = self._grid_by_id(session, t.grid_id)
         if c.location is not None and t.location_text is None:
             grid, _, loc = self._grid_for(session, r, c.location)
             self._set_location(t, loc)
             t.grid_id = grid.id
-        if c.caution is not None and c.emergency is None:
-            t.priority = "urgent"
         repo.add_event(session, t, actor, "detail_added", now, category=c.category,
                        emergency=c.emergency.kind if c.emergency else None,
                        caution=c.caution.kind if c.caution else None)
         held = repo.cancel_pending(session, t.id, "ticket_push")
         self._push(session, t, grid, now, title="新工单" if held else "工单补充", key="detail")
-        lead = ""
-        if c.emergency is not None:             # the words say what the photo showed: page everyone
-            lead = replies.emergency_first(c.emergency.advice) + "\n"
-            self._page_everyone(session, grid, t, c.emergency.number, now)
-        elif c.caution is not None:
-            lead = replies.caution_first(c.caution.number) + "\n"
+        lead = self._alert(session, grid, t, c, now)       # the words may say what the photo showed
         d = deadlines(t.category, t.created_at)
         return lead + replies.accepted(t.code, t.category, grid.leader_name, d.fix_is_plan,
                                        t.location_text is not None, t.emergency is not None), t.id
@@ -311,19 +300,31 @@ class Intake:
             t.building, t.unit, t.room = loc.building, loc.unit, loc.room
 
     @staticmethod
-    def _recategorise(t: Ticket, category: str, now: datetime, emergency: str | None = None) -> None:
+    def _recategorise(t: Ticket, category: str, now: datetime, emergency: str | None = None,
+                      caution: bool = False) -> None:
         t.category, t.updated_at = category, now
         if emergency:
             t.emergency = emergency
-        t.priority = _priority(category, t.emergency)
+        # a new category can make a ticket urgent, never less so (as /recat): what made it urgent
+        # (a caution, a staff member's /urgent) is not undone by the resident's menu choice
+        if _priority(category, t.emergency, caution) == "urgent":
+            t.priority = "urgent"
         d = deadlines(category, t.created_at)
         t.due_onsite_at, t.due_fix_at = d.onsite, d.fix
 
     @staticmethod
-    def _page_everyone(session, grid, t, number: str, now: datetime) -> None:
-        """The emergency message with @all, once per ticket."""
-        repo.enqueue(session, "robot", grid.robot_key, {"kind": "emergency_push", "body": push.emergency_text(t, number)},
-                     now, ticket_id=t.id, dedupe_key=f"t{t.id}:emergency")
+    def _alert(session, grid, t, c: Classification, now: datetime) -> str:
+        """The line that leads the reply when the message may report a danger to life. An emergency
+        also pages the grid's group with @all (once per ticket); a caution only makes the ticket
+        urgent, which @-mentions the leader in its push."""
+        if c.emergency is not None:
+            repo.enqueue(session, "robot", grid.robot_key,
+                         {"kind": "emergency_push", "body": push.emergency_text(t, c.emergency.number)},
+                         now, ticket_id=t.id, dedupe_key=f"t{t.id}:emergency")
+            return replies.emergency_first(c.emergency.advice) + "\n"
+        if c.caution is not None:
+            return replies.caution_first(c.caution.number) + "\n"
+        return ""
 
     def _push(self, session, t: Ticket, grid, now: datetime, *, not_before: datetime | None = None,
               title: str = "新工单", key: str = "new") -> None:

@@ -3,7 +3,8 @@
 A trigger ("着火", "电梯里关了个老人") counts unless its clause places it in the past ("上周电梯关过人"),
 makes it a fear or hazard ("飞线充电容易着火", "火灾隐患"), negates it ("没有人受伤") or the word has
 another sense ("火锅", "气死我了"). Recall matters more than precision: a missed fire is worse than
-an extra 119 hint, so blockers are deliberately narrow and only look inside the trigger's clause.
+an extra 119 hint, so blockers are deliberately narrow and look inside the trigger's clause; only
+a few look at the whole message (the scare is over: 虚惊一场; an animal was the victim).
 """
 from __future__ import annotations
 
@@ -163,9 +164,8 @@ def of_kind(name: str) -> Emergency:
 # Rules miss wording nobody wrote a rule for (dialect, slips of the keyboard, a scene described
 # rather than named, a long letter). A head on the category model's features, trained on labelled
 # messages (nlp/data/emergency/*.csv: "none" or the kind) and on ordinary complaints, gives
-# P(emergency). The bot reports an emergency when
-#   P > THRESHOLD, or the rules fire (CONFIRM None), or the rules fire and P > CONFIRM.
-# Both come from cross-validation on the training rows (python bench/bench_emergency_cv.py),
+# P(emergency). The bot reports an emergency when P > THRESHOLD or the rules fire. The threshold,
+# and rules that need no support from the head, come from cross-validation on the training rows (python bench/bench_emergency_cv.py),
 # judged on the CSVs the rules were not written from: the highest recall with precision >= 0.9
 # and at most 0.5% of ordinary complaints flagged. A missed emergency costs more than a false
 # alarm, so recall decides and precision only has to clear its bar. bench/bench_taxonomy.py
@@ -174,7 +174,6 @@ TRAIN_DIR = Path(__file__).with_name("data") / "emergency"
 MODEL_SUBDIR = "emergency"
 NONE = "none"
 THRESHOLD = 0.9
-CONFIRM: float | None = None     # None: a rule needs no support from the head
 # Below THRESHOLD the head still knows something: above CAUTION (where, in the same cross-validation,
 # the head alone finds 97-98% of emergencies) the resident is told the number to call and the
 # ticket is urgent, but nobody is paged with @all (nlp.types.Classification.caution).
@@ -236,11 +235,7 @@ def caution(reported: Emergency | None, p: float, kind: Emergency | None) -> Eme
 
 def decide(rule: Emergency | None, p: float, kind: Emergency | None) -> Emergency | None:
     """The reported emergency from the rules' answer and the head's (P, kind); see above."""
-    if p > THRESHOLD:
-        return rule or kind
-    if rule is not None and (CONFIRM is None or p > CONFIRM):
-        return rule
-    return None
+    return rule or kind if p > THRESHOLD else rule
 
 
 def settled(text: str, normalized: bool = False) -> bool:

@@ -86,8 +86,8 @@ class Homophones:
             pairs |= {a + b for a in sounding.get(syl[0], ()) | {w[0]} for b in sounding.get(syl[1], ()) | {w[1]}}
         self.pairs = frozenset(pairs)
 
-    def repair(self, text: str, is_word=segment.is_word) -> str:
-        """`is_word`: whether a string is a dictionary word; a window that is a word is left alone."""
+    def repair(self, text: str) -> str:
+        """`text` with sound-alike spellings of the terms repaired; a window that is a word is left alone."""
         bigrams = list(map(add, text, text[1:]))
         if self.pairs.isdisjoint(bigrams):            # most messages
             return text
@@ -99,7 +99,7 @@ class Homophones:
             for term in first.get(text[i], ()):
                 window = text[i:i + len(term)]
                 if len(window) == len(term) and window != term and self._sounds_like(window, term) \
-                        and self._free(text, i, i + len(term), is_word):
+                        and self._free(text, i, i + len(term)):
                     if cuts is None:
                         cuts = _boundaries(text)
                     if i not in cuts or i + len(term) not in cuts:     # inside a word: 地垫踢到
@@ -114,9 +114,9 @@ class Homophones:
         return all(a == b or syl[k] in self.chars.get(a, ()) for k, (a, b) in enumerate(zip(window, term)))
 
     @staticmethod
-    def _free(text: str, start: int, end: int, is_word) -> bool:
+    def _free(text: str, start: int, end: int) -> bool:
         """Neither the window nor a word running across its edges is in the dictionary."""
-        return not is_word(text[start:end]) and not segment.word_across(text, start, end)
+        return not segment.is_word(text[start:end]) and not segment.word_across(text, start, end)
 
 
 def _boundaries(text: str) -> set[int]:

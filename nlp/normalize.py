@@ -109,13 +109,14 @@ class _Repair:
         电摩擦 (电|摩擦); 有然气味 becomes 有燃气味, for 燃气 keeps the 气 of 气味."""
         key, start, end = m.group(0), m.start(), m.end()
         new = self.variants[key]
-        if len(key) > 1:
-            for a, b in segment.spans(m.string):
-                if b <= start or a >= end or (start <= a and b <= end):
-                    continue                                     # outside the key, or inside it
-                if (a < start and b > end) or (a < start and not new.startswith(key[:b - start])) \
-                        or (b > end and not new.endswith(key[a - start:])):
-                    return key
+        if len(key) == 1:
+            return new
+        for a, b in segment.spans(m.string):
+            if a < start < b:                        # a word runs in across the start ...
+                if b > end or not new.startswith(key[:b - start]):
+                    return key                       # ... and the replacement breaks it
+            elif a < end < b and not new.endswith(key[a - start:]):
+                return key                           # the same across the end
         return new
 
     def _fix(self, text: str, term: str) -> str:

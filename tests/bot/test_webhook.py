@@ -180,7 +180,8 @@ def test_possible_emergency_gets_the_number_and_an_urgent_push_without_at_all(we
     svc.intake.classify = lambda text: dataclasses.replace(nlp.classify(text), emergency=None,
                                                            caution=emergency.of_kind("violence"),
                                                            low_confidence=True)
-    reply = wechat.text(new_openid(), "5号楼楼下好吵 不知道在干嘛")
+    openid = new_openid()
+    reply = wechat.text(openid, "5号楼楼下好吵 不知道在干嘛")
     assert reply.split("\n")[0] == "如有人身危险，请立即拨打110。"
     assert "回复数字" in reply                                   # the category menu still follows
     t = tickets(app)[0]
@@ -192,6 +193,9 @@ def test_possible_emergency_gets_the_number_and_an_urgent_push_without_at_all(we
     push = next(o for o in outbox if o.payload["kind"] == "ticket_push")
     assert push.next_attempt_at <= push.created_at                # sent now, not held for the menu
     assert "紧急" in push.payload["body"]["markdown"]["content"]
+    wechat.text(openid, "1")                                     # the menu choice keeps it urgent
+    t = tickets(app)[0]
+    assert t.category_confirmed and t.priority == "urgent"
 
 
 def test_real_classifier_marks_a_cry_for_help_as_possible_emergency():

@@ -238,20 +238,10 @@ def test_decide_weighs_rules_and_head():
     from nlp import emergency as E
     fire, gas = E.of_kind("fire"), E.of_kind("gas")
     assert fire.number == "119" and "119" in fire.advice
-    assert E.decide(None, E.THRESHOLD + 0.01, gas) == gas              # the head alone, when sure
-    assert E.decide(None, E.THRESHOLD - 0.01, gas) is None
-    assert E.decide(fire, E.THRESHOLD + 0.01, gas) == fire             # the rules name the kind
-    if E.CONFIRM is None:                                               # a rule stands on its own
-        assert E.decide(fire, 0.0, None) == fire
-    else:                                                               # a rule needs a little support
-        assert E.decide(fire, E.CONFIRM + 0.001, None) == fire
-        assert E.decide(fire, E.CONFIRM - 0.001, None) is None
-
-
-def test_decide_policy_can_be_switched(monkeypatch):
-    from nlp import emergency as E
-    fire = E.of_kind("fire")
-    monkeypatch.setattr(E, "CONFIRM", 0.2)
-    assert E.decide(fire, 0.1, None) is None and E.decide(fire, 0.3, None) == fire
-    monkeypatch.setattr(E, "CONFIRM", None)
-    assert E.decide(fire, 0.0, None) == fire and E.decide(None, 0.0, None) is None
+    assert E.decide(None, E.THRESHOLD + 0.001, gas) == gas             # the head alone, when sure
+    assert E.decide(None, E.THRESHOLD, gas) is None
+    assert E.decide(fire, E.THRESHOLD + 0.001, gas) == fire            # the rules name the kind
+    assert E.decide(fire, 0.0, None) == fire                           # a rule stands on its own
+    # unsure: a caution of the head's kind, only when nothing is reported
+    assert E.caution(None, E.CAUTION + 0.001, gas) == gas
+    assert E.caution(None, E.CAUTION, gas) is None and E.caution(fire, 0.5, gas) is None
