@@ -47,12 +47,18 @@ def main() -> None:
     truth = y != emergency.NONE
     rules = np.array([emergency.detect(t) is not None for t, _ in rows])
     p_emergency = np.zeros(len(rows))
+    kind = np.array([emergency.NONE] * len(rows), dtype=object)
     for fit_idx, test_idx in StratifiedKFold(5, shuffle=True, random_state=0).split(texts, y):
         head = TextModel().fit([texts[i] for i in fit_idx], list(y[fit_idx]), vocabulary=vocabulary)
         p = head.predict_proba([texts[i] for i in test_idx])
-        p_emergency[test_idx] = 1 - p[:, head.classes_.index(emergency.NONE)]
-    # as the classifier does: no say for the head on a message it cannot read
-    p_emergency *= np.array([emergency.head_reads(t) for t in texts])
+        none = head.classes_.index(emergency.NONE)
+        p_emergency[test_idx] = 1 - p[:, none]
+        p[:, none] = -1
+        kind[test_idx] = [head.classes_[j] for j in p.argmax(axis=1)]
+    # as the classifier does: no say for the head on a message it cannot read, on a scare that is
+    # over, or on a kind the message rules out (the victim was a dog)
+    p_emergency *= np.array([emergency.head_reads(t) and not emergency.settled(t, normalized=True)
+                             and not emergency.ruled_out(t, k) for t, k in zip(texts, kind)])
     judged = np.isin(source, RULES_UNSEEN)
     ordinary_rows = source == "ordinary"
     print(f"{len(labelled)} labelled rows ({truth.sum()} emergencies; {judged.sum()} the rules never saw), "

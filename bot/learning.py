@@ -1,6 +1,6 @@
 """Learning from staff corrections: once a week one worker retrains the classifier with every
-correction in the database (/recat, and categories residents chose from the menu), behind the gate
-in nlp/learn.py. An accepted model goes to <model_root>/<UTC time>/ and <model_root>/current is
+correction in the database (/recat, categories residents chose from the menu, and emergencies staff
+marked or cleared with /emergency and /notemergency), behind the gate in nlp/learn.py. An accepted model goes to <model_root>/<UTC time>/ and <model_root>/current is
 switched to it in one atomic rename; every worker loads it within a minute (the sweep calls
 nlp.store.reload_if_changed). The committee is told when a model was trained (used or refused);
 the job_run row keeps every run, quiet weeks included.
@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from nlp import learn
 from nlp.categories import CODES
 from storage import repositories as repo
-from storage.corrections import correction_rows
+from storage.corrections import correction_rows, emergency_rows
 from storage.db import transaction
 from storage.models import JobRun
 
@@ -34,10 +34,11 @@ KEEP_MODELS = 3          # the one in use and two before it, to go back by hand
 
 
 def corrections_in(model_dir: Path) -> int:
-    """How many corrections the model in `model_dir` was trained with (0: the shipped model)."""
+    """How many corrections (categories and emergencies) the model in `model_dir` was trained with
+    (0: the shipped model)."""
     try:
         info = json.loads((model_dir / "combine.json").read_text(encoding="utf-8"))
-        return int(info.get("n_corrections", 0))
+        return int(info.get("n_corrections", 0)) + int(info.get("n_emergency_corrections", 0))
     except (OSError, ValueError):
         return 0
 
@@ -61,10 +62,14 @@ def _prune(root: Path, keep: Path) -> None:
 def _summary(result: dict) -> str:
     figures = (f"留出样本宏F1 {result['baseline_f1']:.3f} → {result['candidate_f1']:.3f}，"
                f"其中文本模型 {result['baseline_model_f1']:.3f} → {result['candidate_model_f1']:.3f}")
+    if result.get("emergency_corrections"):
+        (br, bp), (cr, cp) = result["baseline_emergency"], result["candidate_emergency"]
+        figures += f"；紧急识别召回率 {br:.3f} → {cr:.3f}，精确率 {bp:.3f} → {cp:.3f}"
+    n = f"{result['corrections']} 条分类纠正、{result.get('emergency_corrections', 0)} 条紧急标记"
     if result["status"] == "accepted":
-        return f"【分类模型】已用 {result['corrections']} 条人工纠正重新训练并启用（{figures}）。"
-    return (f"【分类模型】重新训练未启用：加入 {result['corrections']} 条人工纠正后准确率下降（{figures}），"
-            f"仍用原模型。请检查最近的 /recat 纠正是否有误。")
+        return f"【分类模型】已用 {n} 重新训练并启用（{figures}）。"
+    return (f"【分类模型】重新训练未启用：加入 {n} 后准确率下降（{figures}），"
+            f"仍用原模型。请检查最近的 /recat、/emergency、/notemergency 是否有误。")
 
 
 def retrain_job(services, *, force: bool = False,
@@ -80,22 +85,26 @@ def retrain_job(services, *, force: bool = False,
             return None
         run_id = run.id
         rows = [(t, c) for t, c in correction_rows(s) if c in CODES]
+        em_rows = learn.emergency_fixes_of(emergency_rows(s))
     root = Path(cfg.nlp.model_root)
     before = corrections_in(root / "current")
-    result: dict = {"corrections": len(rows), "new": len(rows) - before,
-                    "min_new": cfg.nlp.retrain.min_new_corrections}
+    result: dict = {"corrections": len(rows), "emergency_corrections": len(em_rows),
+                    "new": len(rows) + len(em_rows) - before, "min_new": cfg.nlp.retrain.min_new_corrections}
     try:
-        if not rows or (not force and result["new"] < cfg.nlp.retrain.min_new_corrections):
+        if not (rows or em_rows) or (not force and result["new"] < cfg.nlp.retrain.min_new_corrections):
             result["status"] = "skipped"
         else:
             root.mkdir(parents=True, exist_ok=True)
             out = root / now.strftime("%Y%m%dT%H%M%SZ")
-            outcome = retrain(rows, out, max_drop=cfg.nlp.retrain.max_f1_drop)
+            outcome = retrain(rows, out, max_drop=cfg.nlp.retrain.max_f1_drop, emergency_fixes=em_rows)
             result.update(status="accepted" if outcome.accepted else "rejected", reason=outcome.reason,
                           **{k: round(getattr(outcome, k), 4) for k in (
-                              "baseline_f1", "candidate_f1", "baseline_model_f1", "candidate_model_f1")})
+                              "baseline_f1", "candidate_f1", "baseline_model_f1", "candidate_model_f1")},
+                          **{k: [round(v, 4) for v in getattr(outcome, k)] for k in (
+                              "baseline_emergency", "candidate_emergency")})
             if outcome.accepted:
-                info = {**outcome.info, "n_corrections": outcome.n_corrections}
+                info = {**outcome.info, "n_corrections": outcome.n_corrections,
+                        "n_emergency_corrections": outcome.n_emergency_corrections}
                 (out / "combine.json").write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")
                 switch_current(root, out)
                 _prune(root, out)

@@ -37,3 +37,9 @@ def emergency_text(t, advice_number: str) -> dict:
     place = t.location_text or "位置未说明"
     content = f"【紧急】#{t.code} {place}：{mask_pii(t.text)[:120]}。已提示居民拨打{advice_number}，请立即处置！"
     return {"msgtype": "text", "text": {"content": content, "mentioned_list": ["@all"]}}
+
+
+def emergency_cleared_text(t, by: str, why: str) -> dict:
+    """Stands the group down after an @all page that was a false alarm."""
+    content = f"【解除紧急】#{t.code} 经{by}核实不是紧急情况{why}。工单按一般流程处理。"
+    return {"msgtype": "text", "text": {"content": mask_pii(content)}}

@@ -172,6 +172,11 @@ class Classifier:
             # the head cannot read "虚惊一场" / "已经解决了"; the rules' list of such phrases holds for both
             if (e is not None or maybe is not None) and emergency.settled(t, normalized=True):
                 e = maybe = None
+            # ... and so does what rules a kind out ("小狗被车撞了" is no injury to call 120 for)
+            if r is None and e is not None and emergency.ruled_out(t, e.kind):
+                e = None
+            if maybe is not None and emergency.ruled_out(t, maybe.kind):
+                maybe = None
             out.append((e, maybe))
         return out
 

@@ -33,6 +33,7 @@ _NEAR = 8           # characters either side of a trigger in which 现在/正在
 @dataclass(frozen=True)
 class _Kind:
     name: str
+    label: str                                       # Chinese name staff see and type
     number: str
     advice: str
     trigger: re.Pattern
@@ -57,7 +58,7 @@ class _Rules:
         for name in data["order"]:
             k = data["kinds"][name]
             cond = tuple((_rx(c["pattern"]), _rx(c["requires"])) for c in k.get("requires_any") or [])
-            self.kinds.append(_Kind(name, str(k["number"]), k["advice"], _alt(k["triggers"]),
+            self.kinds.append(_Kind(name, k["name"], str(k["number"]), k["advice"], _alt(k["triggers"]),
                                     _alt(k.get("weak")), _rx(k.get("weak_unless")), cond, _rx(k.get("unless")),
                                     _rx(k.get("unless_message"))))
         # One pass over the message first: most messages name no trigger at all. Each pattern
@@ -154,6 +155,11 @@ def _load() -> _Rules:
     return _Rules(load_yaml(_DATA))
 
 
+def kind_names() -> dict[str, str]:
+    """{kind: Chinese name}, in the order of nlp/data/emergency.yaml."""
+    return {k.name: k.label for k in _load().kinds}
+
+
 def of_kind(name: str) -> Emergency:
     """The Emergency (number, advice) of a kind named in nlp/data/emergency.yaml."""
     kind = next(k for k in _load().kinds if k.name == name)
@@ -195,12 +201,13 @@ def training_rows(sources: list[str] | None = None) -> list[tuple[str, str]]:
     return rows
 
 
-def ordinary_rows(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def ordinary_rows(rows: list[tuple[str, str]], labelled_rows: list[tuple[str, str]] | None = None
+                  ) -> list[tuple[str, str]]:
     """Ordinary complaints as "none" rows for the head: the category training rows that the rules
     leave alone (most traffic looks like them, not like the near-misses of the CSVs), except those
-    labelled in nlp/data/emergency/ (seed_emergencies.csv: a lift with people inside that the rules
-    miss is an emergency, whatever its category)."""
-    labelled = {normalize(t) for t, _ in training_rows()}
+    labelled in `labelled_rows` (default nlp/data/emergency/: seed_emergencies.csv says a lift with
+    people inside that the rules miss is an emergency, whatever its category)."""
+    labelled = {normalize(t) for t, _ in (training_rows() if labelled_rows is None else labelled_rows)}
     return [(t, NONE) for t, _ in rows if detect(t) is None and normalize(t) not in labelled]
 
 
@@ -247,6 +254,15 @@ def settled(text: str, normalized: bool = False) -> bool:
     if not normalized:
         text = normalize(text[:_MAX_CHARS])
     return rules.false_alarm.search(text[:_MAX_CHARS].translate(_ASCII_LOWER)) is not None
+
+
+def ruled_out(text: str, kind: str) -> bool:
+    """Whether the (normalised) message rules out `kind` as a whole: its `unless_message` in
+    nlp/data/emergency.yaml (the victim was a dog, the bite drew no blood). The head cannot read
+    that either, so its guess of that kind is dropped too."""
+    k = next((k for k in _load().kinds if k.name == kind), None)
+    return (k is not None and k.unless_message is not None
+            and k.unless_message.search(text[:_MAX_CHARS].translate(_ASCII_LOWER)) is not None)
 
 
 def detect(text: str, normalized: bool = False) -> Emergency | None:

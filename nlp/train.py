@@ -139,7 +139,9 @@ def tune_combination(rows: Rows, progress: bool = False, tune_rows: Rows | None 
 
 
 def train(rows: Rows, out: str | Path, progress: bool = False, tune: bool = True,
-          tune_rows: Rows | None = None) -> dict:
+          tune_rows: Rows | None = None, emergency_rows: Rows | None = None) -> dict:
+    """Train `rows` into `out`; on our taxonomy also the learned emergency signal, on
+    `emergency_rows` (text, kind or "none"; default: nlp/data/emergency/*.csv)."""
     out = Path(out)
     labels = sorted({label for _, label in rows})
     if len(labels) < 2:
@@ -164,11 +166,11 @@ def train(rows: Rows, out: str | Path, progress: bool = False, tune: bool = True
     out.mkdir(parents=True, exist_ok=True)
     model.save(str(out))
     if info["taxonomy"]:
-        em_rows = emergency.training_rows()
+        em_rows = emergency.training_rows() if emergency_rows is None else list(emergency_rows)
         if em_rows:                                   # the learned emergency signal (nlp/emergency.py)
             # Most traffic is ordinary complaints: the training rows (those the rules leave alone)
             # teach the model what "none" looks like beside the hard near-misses of the CSVs.
-            ordinary = emergency.ordinary_rows(rows)
+            ordinary = emergency.ordinary_rows(rows, em_rows)
             # on the category model's features: the classifier computes them once for both
             fit(em_rows + ordinary, progress=progress, vocabulary=model).save(
                 str(out / emergency.MODEL_SUBDIR), vocabulary=model)

@@ -14,9 +14,9 @@ from nlp import learn, store
 from storage.models import JobRun, Outbox
 from tests.conftest import report
 from tests.nlp.conftest import tiny_rows
-from tests.nlp.test_learn import TUNING
+from tests.nlp.test_learn import EM_ROWS, TUNING
 
-SMALL = functools.partial(learn.retrain, base=tiny_rows(), tuning=TUNING)
+SMALL = functools.partial(learn.retrain, base=tiny_rows(), tuning=TUNING, emergency_base=EM_ROWS)
 
 
 @pytest.fixture
@@ -44,9 +44,12 @@ def test_corrections_retrain_switch_and_reload(app, wechat, staff, own_classifie
                        ("谁家的喵主子在车顶上", "pets")]:
         _, ticket = report(wechat, text)
         assert staff("zhaomin", f"/recat {ticket} {code}").startswith("已把")
+    # and an emergency the bot missed, marked by staff: it trains the emergency signal
+    _, ticket = report(wechat, "楼上往下滴黑水还有噼啪声")
+    assert staff("zhaomin", f"/emergency {ticket} 火情").startswith("已把")
 
-    first = learning.retrain_job(svc, retrain=SMALL)          # 3 new corrections < 20: wait
-    assert first["status"] == "skipped" and first["corrections"] == 3
+    first = learning.retrain_job(svc, retrain=SMALL)          # 4 new corrections < 20: wait
+    assert first["status"] == "skipped" and first["corrections"] == 3 and first["emergency_corrections"] == 1
     assert learning.retrain_job(svc, retrain=SMALL) is None   # this week's run is taken
     assert not (svc.config.nlp.model_root and os.path.exists(os.path.join(svc.config.nlp.model_root, "current")))
 
@@ -55,7 +58,7 @@ def test_corrections_retrain_switch_and_reload(app, wechat, staff, own_classifie
     root = svc.config.nlp.model_root
     current = os.path.join(root, "current")
     assert os.path.islink(current) and os.readlink(current) == forced["model"]
-    assert learning.corrections_in(store.Path(current)) == 3
+    assert learning.corrections_in(store.Path(current)) == 4
 
     assert store.reload_if_changed() is True                   # what each worker's sweep does
     assert store.reload_if_changed() is False
@@ -63,7 +66,8 @@ def test_corrections_retrain_switch_and_reload(app, wechat, staff, own_classifie
     assert clf.model.n_train_ == len(tiny_rows()) + 3 + len(TUNING)
 
     notices = committee_notices(svc)
-    assert len(notices) == 1 and "3 条人工纠正" in notices[0] and "启用" in notices[0]   # the quiet week: none
+    assert len(notices) == 1 and "3 条分类纠正、1 条紧急标记" in notices[0] and "启用" in notices[0]
+    assert "紧急识别召回率" in notices[0]   # the quiet week: none
     with svc.sessions() as s:
         runs = list(s.scalars(select(JobRun).order_by(JobRun.id)))
     assert [r.result["status"] for r in runs] == ["skipped", "accepted"]

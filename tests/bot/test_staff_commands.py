@@ -124,3 +124,55 @@ def test_corrections_export_feeds_training(app, wechat, staff, tmp_path):
             write_csv(correction_rows(s), f)
     rows = list(csv.DictReader(open(out, encoding="utf-8")))
     assert rows == [{"text": "22号楼那家人天天半夜剁肉咚咚咚", "label": target}]
+
+
+def test_staff_mark_a_missed_emergency_then_clear_it(app, wechat, staff):
+    from storage.corrections import emergency_rows
+    text = "5号楼楼上往下滴黑水还有噼啪声"
+    openid, code = report(wechat, text)
+    with app.extensions["jiesu"].sessions() as s:
+        t = s.scalar(select(Ticket).where(Ticket.code == code))
+        assert t.emergency is None                                     # the bot missed it (a caution at most)
+    pages_before = len([o for o in outbox(app, "robot") if "@all" in str(o.payload)])
+
+    refused = staff("zhaomin", f"/emergency {code} 天塌了")
+    assert refused.startswith("未执行 /emergency") and "有人被困" in refused and "火情" in refused
+    assert "缺少紧急情况的类型" in staff("zhaomin", f"/emergency {code}")
+    done = staff("zhaomin", f"/emergency {code} 火情")
+    assert done.startswith("已把") and "119" in done
+    assert "已经标为火情" in staff("zhaomin", f"/紧急 {code} fire")        # nothing is done twice
+
+    pages = [o for o in outbox(app, "robot") if "@all" in str(o.payload)]
+    assert len(pages) == pages_before + 1 and code in pages[-1].payload["body"]["text"]["content"]
+    to_resident = [o.payload["content"] for o in outbox(app, "mp_text") if o.target == openid]
+    assert any("119" in c and code in c for c in to_resident)
+    with app.extensions["jiesu"].sessions() as s:
+        t = s.scalar(select(Ticket).where(Ticket.code == code))
+        assert (t.emergency, t.priority) == ("fire", "urgent")
+        assert emergency_rows(s) == [(text, "fire")]
+
+    assert "没有标为紧急" in staff("zhaomin", f"/notemergency {report(wechat, '7号楼电梯按钮坏了按不亮')[1]}")
+    assert staff("zhaomin", f"/recat {code} repair").startswith("已把")   # a leak: stays urgent
+    cleared = staff("zhaomin", f"/误报 {code} 是空调管子漏水滴在雨棚上")
+    assert cleared.startswith("已取消") and "已告知网格群" in cleared
+    stand_down = [o for o in outbox(app, "robot") if o.payload.get("kind") == "emergency_cleared"]
+    assert len(stand_down) == 1 and "解除紧急" in stand_down[0].payload["body"]["text"]["content"]
+    with app.extensions["jiesu"].sessions() as s:
+        t = s.scalar(select(Ticket).where(Ticket.code == code))
+        assert (t.emergency, t.priority) == (None, "normal")           # a repair alone is not urgent
+        assert emergency_rows(s) == [(text, "none")]                  # the latest word stands
+        events = [(e.actor, e.kind) for e in s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == t.id))]
+    assert ("staff:zhaomin", "emergency_marked") in events and ("staff:zhaomin", "emergency_cleared") in events
+
+
+def test_marking_a_closed_ticket_is_a_label_only(app, wechat, staff):
+    # found out on site: a neighbour was inside the lift the resident reported as broken
+    openid, code = report(wechat, "7号楼电梯按钮坏了按不亮")
+    staff("zhaomin", f"/close {code} 已修复，里面的住户已放出")
+    robot_before, mp_before = len(outbox(app, "robot")), len(outbox(app, "mp_text"))
+    reply = staff("zhaomin", f"/emergency {code} 有人被困")
+    assert "不再通知" in reply
+    assert len(outbox(app, "robot")) == robot_before and len(outbox(app, "mp_text")) == mp_before
+    from storage.corrections import emergency_rows
+    with app.extensions["jiesu"].sessions() as s:
+        assert emergency_rows(s) == [("7号楼电梯按钮坏了按不亮", "trapped")]

@@ -167,6 +167,26 @@ HURRIED = [
     ("Sir the kitchen have fire from the wok, still burning", "fire"),
     ("The neighbor dog bite my leg, bleeding", "bite"),
     ("I am STUCK in the lift at 12F", "trapped"),
+    # round 5: dialect verbs, people held anywhere, swallowed things, pills with symptoms
+    ("床上的电热毯燃起来了 娃儿还在屋头", "fire"),
+    ("后面那排树都在烧 离车好近", "fire"),
+    ("zhao huo le 5 dong", "fire"),
+    ("楼道里全是臭鸡蛋味，整层都是", "gas"),
+    ("煤气罐的阀门一直在呲气", "gas"),
+    ("我被关在卫生间里了 门把手掉了", "trapped"),
+    ("值班报告：一名工人被困于地下泵房内", "trapped"),
+    ("车库淹水了 那辆车里还有人没出来", "trapped"),
+    ("我在阳台收衣服 门被风带上反锁了 进不去 好冷", "trapped"),
+    ("坐电梯坏在半路了 里面就我一个", "trapped"),
+    ("孩子误吞了一个磁铁 一直干呕", "injury"),
+    ("刚吃了好几片降压药 头晕心慌", "injury"),
+    ("有个小孩被水冲进排水沟了", "injury"),
+    ("外卖小哥连人带车掉进没盖的井里了", "injury"),
+    ("窗外有人在扒我家防盗网", "violence"),
+    ("他把我堵在门口不准我走，还在推我", "violence"),
+    ("前夫在门外一直踹门，说要烧房子", "violence"),
+    ("一条大狗把散步的阿姨和一个小孩都咬伤了", "bite"),
+    ("小区进了一头野猪 把晨跑的人撞倒了在拱他", "bite"),
 ]
 
 NOT_NOW = [
@@ -214,6 +234,17 @@ NOT_NOW = [
     "群里有人说3栋电梯关人了，我刚去问了，人已经出来了",
     "The smoke alarm in 1203 went off because my helper burned the toast, all fine now",
     "Please check the fire extinguisher in the lobby",
+    # round 5: a pet as the victim, a scare sorted, talk about an incident, hyperbole
+    "我们家泰迪被一只大狗咬了，已经在宠物医院缝针了",
+    "楼下邻居的猫被车撞了，流了好多血",
+    "早上电梯困人的事你们太慢了，我们被关了半小时才出来",
+    "我被困在这个破小区八年了，物业一直不管",
+    "刚才厨房油锅起火了，盖上锅盖就灭了，没事了",
+    "燃气报警器一直滴滴响，闻了没有味道，是不是没电了",
+    "楼上天天半夜拖椅子，吵得我都想杀人了",
+    "群里那个着火的视频不是我们小区的，别转了",
+    "电梯里贴着写了救命被困的纸条，是小孩恶作剧",
+    "我家狗狗在草坪吃了东西，现在抽搐吐白沫",
 ]
 
 
@@ -245,3 +276,19 @@ def test_decide_weighs_rules_and_head():
     # unsure: a caution of the head's kind, only when nothing is reported
     assert E.caution(None, E.CAUTION + 0.001, gas) == gas
     assert E.caution(None, E.CAUTION, gas) is None and E.caution(fire, 0.5, gas) is None
+
+
+def test_what_rules_a_kind_out_holds_for_the_head_too():
+    from nlp import emergency as E
+    from nlp.normalize import normalize
+    assert E.ruled_out(normalize("一只小狗被车撞了躺在路边"), "injury")
+    assert not E.ruled_out(normalize("一个小孩被车撞了躺在路边"), "injury")
+    assert not E.ruled_out(normalize("一只小狗被车撞了躺在路边"), "fire")     # only the kind it names
+    assert not E.ruled_out("", "no-such-kind")
+
+
+def test_kind_names_are_what_staff_type():
+    from nlp import emergency as E
+    names = E.kind_names()
+    assert names["fire"] == "火情" and names["trapped"] == "有人被困"
+    assert set(names) == {"fire", "gas", "trapped", "violence", "bite", "injury"}
