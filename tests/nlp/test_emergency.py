@@ -187,6 +187,21 @@ HURRIED = [
     ("前夫在门外一直踹门，说要烧房子", "violence"),
     ("一条大狗把散步的阿姨和一个小孩都咬伤了", "bite"),
     ("小区进了一头野猪 把晨跑的人撞倒了在拱他", "bite"),
+    # round 6: a door that will not open with someone behind it, people who do not respond, English
+    ("门被风带上了 钥匙在里面 孩子一个人在屋里", "trapped"),
+    ("储藏室里有人在拍门 门从外面锁着", "trapped"),
+    ("我妈把自己锁在天台上了 下不来", "trapped"),
+    ("小孩躲猫猫钻进楼下那个旧冰柜里了 盖子打不开", "trapped"),
+    ("从窗户看见他躺在厨房地上 喊他没有反应", "injury"),
+    ("隔着门听见老太太在里面喊起不来了", "injury"),
+    ("宝宝把洗衣凝珠咬破了 一直在吐", "injury"),
+    ("外墙那个吊篮绳子断了一边 上面还有人", "injury"),
+    ("吵着吵着他直接动手了，把人按在地上打", "violence"),
+    ("有个陌生男人要把小孩抱走 孩子一直哭", "violence"),
+    ("地板烫脚 楼下有焦味", "fire"),
+    ("The whole floor smells of rotten eggs, I feel dizzy", "gas"),
+    ("Someone is trying to force the door of 1203 with a crowbar", "violence"),
+    ("My grandmother fell in the kitchen and there is blood coming from her head", "injury"),
 ]
 
 NOT_NOW = [
@@ -245,6 +260,18 @@ NOT_NOW = [
     "群里那个着火的视频不是我们小区的，别转了",
     "电梯里贴着写了救命被困的纸条，是小孩恶作剧",
     "我家狗狗在草坪吃了东西，现在抽搐吐白沫",
+    # round 6
+    "两只猫在车棚顶上打架，叫得跟小孩哭似的",
+    "隔壁两口子又吵到半夜，没动手，就是声音大",
+    "热水器打了好几次火都没反应，是不是要换电池",
+    "闻到一点煤气味，燃气公司来看过了，阀门已经换好了",
+    "楼下在搞消防演练，喇叭里一直喊着火了",
+    "蛋糕烤糊了冒烟把烟感弄响了，没着火，抱歉",
+    "我家狗把隔壁晾的拖鞋咬了，他们要我赔",
+    "刚才电梯顿了一下，还好门开了我出来了",
+    "楼道里有怪味，不是煤气，是死老鼠的臭味",
+    "Someone slipped on the wet stairs yesterday, he's ok now, please put up a sign",
+    "Smells like rotten eggs near the bins, gas company checked, no leak",
 ]
 
 
