@@ -16,7 +16,7 @@ from pathlib import Path
 import zhconv
 from rapidfuzz.distance import Hamming
 
-from nlp import homophones, segment
+from nlp import homophones, pinyin, segment
 from nlp.datafile import load_yaml
 
 _TERMS = Path(__file__).with_name("data") / "terms.yaml"
@@ -182,7 +182,7 @@ def normalize(text: str) -> str:
 
 
 def _normalize(text: str) -> str:
-    text = clean(text)
+    text = pinyin.to_hanzi(clean(text))
     return _repairer().apply(text) if text else text
 
 

@@ -202,6 +202,16 @@ HURRIED = [
     ("The whole floor smells of rotten eggs, I feel dizzy", "gas"),
     ("Someone is trying to force the door of 1203 with a crowbar", "violence"),
     ("My grandmother fell in the kitchen and there is blood coming from her head", "injury"),
+    # round 7: stuck limbs, buried workers, pits, Cantonese, first-candidate pinyin slips
+    ("宝宝的头卡进床栏杆了 拔不出来", "injury"),
+    ("工地沟槽塌了 一个工人被土埋住了", "trapped"),
+    ("污水井里下去一个师傅 半天没有回应", "trapped"),
+    ("外婆反锁在卫生间里 出不来了", "trapped"),
+    ("升降機停咗 開唔到門", "trapped"),
+    ("有人持匕首在车库拦车", "violence"),
+    ("有人爆格 我匿喺房度", "violence"),
+    ("没气味好重 5-301", "gas"),
+    ("花坛边躺着个大爷 怎么叫都不醒", "injury"),
 ]
 
 NOT_NOW = [
@@ -272,6 +282,16 @@ NOT_NOW = [
     "楼道里有怪味，不是煤气，是死老鼠的臭味",
     "Someone slipped on the wet stairs yesterday, he's ok now, please put up a sign",
     "Smells like rotten eggs near the bins, gas company checked, no leak",
+    # round 7
+    "关于上月两次电梯困人事件的投诉，请公开维保记录",
+    "燃气报警器一直叫 应该是电池没电了",
+    "有个人晕车吐在电梯里了 来打扫一下",
+    "对门在撬锁 原来是开锁师傅 虚惊",
+    "草坪上有人烧烤，烟好大，熏得窗户都不敢开",
+    "一股焦味 下楼一看原来是楼上在炒辣椒",
+    "保安亭太热了，保安大哥都快热晕了，装个空调吧",
+    "地库排风扇不转，闷得喘不过气",
+    "隔壁的狗把我家猫咬了，猫腿在流血，要他赔",
 ]
 
 
