@@ -177,7 +177,7 @@ class Classifier:
                 e = None
             if maybe is not None and emergency.ruled_out(t, maybe.kind):
                 maybe = None
-            out.append((e, maybe))
+            out.append((emergency.fit(e, t), emergency.fit(maybe, t)))
         return out
 
     def _add_model_terms(self, norm: list[str], rows: list, docs, X) -> None:

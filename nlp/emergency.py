@@ -42,6 +42,7 @@ class _Kind:
     conditional: tuple[tuple[re.Pattern, re.Pattern], ...]   # (pattern, what the message must hold)
     unless: re.Pattern | None                        # the kind is not reported with this in the clause
     unless_message: re.Pattern | None                # ... or anywhere in the message
+    elsewhere: tuple[re.Pattern, str, str] | None = None   # (where the usual number holds, number, advice)
 
 
 def _rx(s: str | None) -> re.Pattern | None:
@@ -52,6 +53,10 @@ def _alt(items: list[str] | None) -> re.Pattern | None:
     return _rx("|".join(f"(?:{t})" for t in items)) if items else None
 
 
+def _elsewhere(e: dict | None) -> tuple[re.Pattern, str, str] | None:
+    return (_rx(e["named"]), str(e["number"]), e["advice"]) if e else None
+
+
 class _Rules:
     def __init__(self, data: dict) -> None:
         self.kinds: list[_Kind] = []
@@ -60,7 +65,7 @@ class _Rules:
             cond = tuple((_rx(c["pattern"]), _rx(c["requires"])) for c in k.get("requires_any") or [])
             self.kinds.append(_Kind(name, k["name"], str(k["number"]), k["advice"], _alt(k["triggers"]),
                                     _alt(k.get("weak")), _rx(k.get("weak_unless")), cond, _rx(k.get("unless")),
-                                    _rx(k.get("unless_message"))))
+                                    _rx(k.get("unless_message")), _elsewhere(k.get("elsewhere"))))
         # One pass over the message first: most messages name no trigger at all. Each pattern
         # runs only if the message holds one of the characters every match of it needs
         # (nlp/anchors.py). One pattern per line of the YAML: a line needs fewer characters than
@@ -158,6 +163,20 @@ def _load() -> _Rules:
 def kind_names() -> dict[str, str]:
     """{kind: Chinese name}, in the order of nlp/data/emergency.yaml."""
     return {k.name: k.label for k in _load().kinds}
+
+
+def fit(e: Emergency | None, text: str) -> Emergency | None:
+    """`e` with the number and advice for where the message places it: someone trapped anywhere but
+    in a lift needs 119, not the lift-rescue line (`elsewhere` in nlp/data/emergency.yaml)."""
+    if e is None:
+        return None
+    kind = next((k for k in _load().kinds if k.name == e.kind), None)
+    if kind is None or kind.elsewhere is None:
+        return e
+    named, number, advice = kind.elsewhere
+    if named.search(text[:_MAX_CHARS].translate(_ASCII_LOWER)):
+        return e
+    return Emergency(e.kind, number, advice)
 
 
 def of_kind(name: str) -> Emergency:
@@ -272,4 +291,4 @@ def detect(text: str, normalized: bool = False) -> Emergency | None:
     if not normalized:
         text = normalize(text[:_MAX_CHARS])
     kind = _load().detect(text[:_MAX_CHARS])
-    return Emergency(kind.name, kind.number, kind.advice) if kind else None
+    return fit(Emergency(kind.name, kind.number, kind.advice), text) if kind else None

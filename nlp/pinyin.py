@@ -44,6 +44,9 @@ def syllables(word: str) -> list[str] | None:
                 s = simplify(part[i:j])
                 if s in known and (best[j] is None or len(best[i]) + 1 < len(best[j])):
                     best[j] = best[i] + [s]
+        if part and best[n] is None and part.endswith("r") and n > 1:     # erhua: nar, zher
+            inner = syllables(part[:-1])
+            best[n] = inner + ["er"] if inner else None
         if not part or best[n] is None:
             return None
         out += best[n]

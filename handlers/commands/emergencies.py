@@ -13,6 +13,7 @@ from handlers.commands.registry import CommandError, command
 from handlers.commands.tickets import _ticket, _touch
 from handlers.notify import tell_residents
 from nlp import categories, emergency
+from nlp.normalize import normalize
 from storage import repositories as repo
 from storage.corrections import EMERGENCY_CLEARED as CLEARED
 from storage.corrections import EMERGENCY_MARKED as MARKED
@@ -41,7 +42,7 @@ def mark(ctx, args):
     _touch(ctx, t, MARKED, old=old, new=kind)
     if t.status != repo.OPEN:           # after the fact: a label for learning, nobody to page
         return f"已把 #{t.code} 记为{name}（工单已{replies.STATUS_NAMES.get(t.status)}，不再通知）。", t.id
-    e = emergency.of_kind(kind)
+    e = emergency.fit(emergency.of_kind(kind), normalize(t.text or ""))    # trapped outside a lift: 119
     stamp = f"{ctx.now.timestamp():.0f}"
     repo.enqueue(ctx.session, "robot", t.grid.robot_key,
                  {"kind": "emergency_push", "body": push.emergency_text(t, e.number)}, ctx.now,

@@ -10,7 +10,7 @@ from handlers import replies
 from handlers.commands.registry import CODE, REGISTRY, CommandError, command
 from handlers.notify import tell_residents, tell_staff
 from handlers.sla import deadlines
-from nlp import categories, mask_pii
+from nlp import categories, emergency, mask_pii
 from storage import repositories as repo
 from storage.models import Grid, Ticket
 
@@ -114,6 +114,9 @@ def show(ctx, args):
              f"内容：{mask_pii(t.text) or '（照片）'}",
              f"时限：{_hm(ctx, t.due_onsite_at)} 到场，{_hm(ctx, t.due_fix_at)} 处理",
              f"分类依据：{'、'.join(t.terms or []) or '-'}（{t.confidence:.0%}）"]
+    if t.emergency:
+        lines.append(f"紧急情况：{emergency.kind_names().get(t.emergency, t.emergency)}"
+                     "（不是的话：/notemergency 工单号）")
     if t.assignee:
         lines.append(f"处理人：{t.assignee}")
     if t.rating:

@@ -142,6 +142,7 @@ def test_staff_mark_a_missed_emergency_then_clear_it(app, wechat, staff):
     assert done.startswith("已把") and "119" in done
     assert "已经标为火情" in staff("zhaomin", f"/紧急 {code} fire")        # nothing is done twice
 
+    assert "紧急情况：火情" in staff("zhaomin", f"/show {code}")
     pages = [o for o in outbox(app, "robot") if "@all" in str(o.payload)]
     assert len(pages) == pages_before + 1 and code in pages[-1].payload["body"]["text"]["content"]
     to_resident = [o.payload["content"] for o in outbox(app, "mp_text") if o.target == openid]

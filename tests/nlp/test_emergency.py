@@ -212,6 +212,10 @@ HURRIED = [
     ("有人爆格 我匿喺房度", "violence"),
     ("没气味好重 5-301", "gas"),
     ("花坛边躺着个大爷 怎么叫都不醒", "injury"),
+    # round 8
+    ("我個仔困咗喺露台 門鎖咗", "trapped"),
+    ("Two men are beating a guard at the gate", "violence"),
+    ("Someone is climbing into my balcony from next door", "violence"),
 ]
 
 NOT_NOW = [
@@ -292,6 +296,7 @@ NOT_NOW = [
     "保安亭太热了，保安大哥都快热晕了，装个空调吧",
     "地库排风扇不转，闷得喘不过气",
     "隔壁的狗把我家猫咬了，猫腿在流血，要他赔",
+    "The kids hit the ball over the fence into my garden again",
 ]
 
 
@@ -339,3 +344,12 @@ def test_kind_names_are_what_staff_type():
     names = E.kind_names()
     assert names["fire"] == "火情" and names["trapped"] == "有人被困"
     assert set(names) == {"fire", "gas", "trapped", "violence", "bite", "injury"}
+
+
+def test_trapped_outside_a_lift_is_told_to_call_119():
+    lift, balcony = detect("3号楼电梯困人了"), detect("孩子被锁在阳台上了 门打不开")
+    assert lift.kind == balcony.kind == "trapped"
+    assert lift.number == "96333" and "96333" in lift.advice
+    assert balcony.number == "119" and "119" in balcony.advice and "电梯" not in balcony.advice
+    from nlp import emergency as E
+    assert E.fit(None, "x") is None and E.fit(E.of_kind("fire"), "阳台") == E.of_kind("fire")

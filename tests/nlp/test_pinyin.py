@@ -37,6 +37,7 @@ def test_syllables():
     assert syllables("xi'an") == ["xi", "an"]
     assert syllables("que") == ["qve"]                    # the converter's spelling
     assert syllables("bathroom") is None and syllables("") is None
+    assert syllables("nar") == ["na", "er"] and syllables("zher") == ["zhe", "er"]    # erhua
 
 
 def test_a_pinyin_emergency_is_read_like_a_chinese_one():
