@@ -46,7 +46,12 @@ class _Kind:
 
 
 def _rx(s: str | None) -> re.Pattern | None:
-    return re.compile(str(s).strip()) if s else None
+    if not s:
+        return None
+    rx = re.compile(str(s).strip())
+    if rx.search("") is not None:        # a stray "|" would make it match every message
+        raise ValueError(f"nlp/data/emergency.yaml: pattern matches the empty string: {str(s).strip()[:80]}")
+    return rx
 
 
 def _alt(items: list[str] | None) -> re.Pattern | None:

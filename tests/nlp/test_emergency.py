@@ -216,6 +216,17 @@ HURRIED = [
     ("我個仔困咗喺露台 門鎖咗", "trapped"),
     ("Two men are beating a guard at the gate", "violence"),
     ("Someone is climbing into my balcony from next door", "violence"),
+    # round 9: what persists is happening now; double negation; a worker who does not move
+    ("燃气味从昨晚一直有 现在满屋子都是 越来越重", "gas"),
+    ("燃气公司说修好了，可是接口又在漏，味道比早上还大", "gas"),
+    ("不是没着火，是已经烧起来了！配电箱", "fire"),
+    ("工人从脚手架上摔下来了，一动不动", "injury"),
+    ("楼上有烟从门底下冒出来，敲门没人应", "fire"),
+    ("一个醉汉拎着把菜刀在院子里追人", "violence"),
+    ("好几个人围着打一个学生", "violence"),
+    ("那条狗挣开了，刚咬了一个遛弯的大爷", "bite"),
+    ("A stray dog is attacking an old man, still biting his leg", "bite"),
+    ("Carbon monoxide? we are dizzy and the heater is on", "gas"),
 ]
 
 NOT_NOW = [
@@ -297,6 +308,14 @@ NOT_NOW = [
     "地库排风扇不转，闷得喘不过气",
     "隔壁的狗把我家猫咬了，猫腿在流血，要他赔",
     "The kids hit the ball over the fence into my garden again",
+    # round 9
+    "物业费账单看得我火大，头顶都冒烟了",
+    "阳台上有人烤羊肉串，窗户一开全是烟",
+    "刚才一股糊味，原来是楼下在烤白薯，没事儿了",
+    "看新闻说隔壁小区电梯困人三小时，咱们的电梯也该检修了",
+    "修路一个月，我们等于被困在小区里了",
+    "又停电了，电梯里是不是又要关人了",
+    "燃气报警器一直响，后来发现是报警器坏了",
 ]
 
 
@@ -353,3 +372,10 @@ def test_trapped_outside_a_lift_is_told_to_call_119():
     assert balcony.number == "119" and "119" in balcony.advice and "电梯" not in balcony.advice
     from nlp import emergency as E
     assert E.fit(None, "x") is None and E.fit(E.of_kind("fire"), "阳台") == E.of_kind("fire")
+
+
+def test_a_pattern_that_matches_everything_is_refused_at_load():
+    from nlp.emergency import _rx
+    with pytest.raises(ValueError, match="empty string"):
+        _rx("着火|")                    # a stray "|" once made every message a fight
+    assert _rx("着火") is not None and _rx(None) is None
