@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9)
+THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.85, 0.9)
 CONFIRMS = (None, -1.0, 0.05, 0.1, 0.2)     # None: the head alone; -1: the rules on their own or the head
 # written after the rules by people who never saw them (and not read since by whoever edits the rules)
 RULES_UNSEEN = ("extra_a", "extra_b", "extra_c", "extra_d", "extra_e", "extra_f")

@@ -203,7 +203,7 @@ def of_kind(name: str) -> Emergency:
 TRAIN_DIR = Path(__file__).with_name("data") / "emergency"
 MODEL_SUBDIR = "emergency"
 NONE = "none"
-THRESHOLD = 0.8
+THRESHOLD = 0.85
 # Below THRESHOLD the head still knows something: above CAUTION (where, in the same cross-validation,
 # the head alone finds 97-98% of emergencies) the resident is told the number to call and the
 # ticket is urgent, but nobody is paged with @all (nlp.types.Classification.caution).
