@@ -227,6 +227,15 @@ HURRIED = [
     ("那条狗挣开了，刚咬了一个遛弯的大爷", "bite"),
     ("A stray dog is attacking an old man, still biting his leg", "bite"),
     ("Carbon monoxide? we are dizzy and the heater is on", "gas"),
+    # round 10: English read word by word, a courier bitten, residents who got out of a gas leak
+    ("A man is kicking my door and shouting he will kill me", "violence"),
+    ("there is a group of men beating one young guy at the back gate right now", "violence"),
+    ("The big dog from 3-11 run out and bite the delivery guy", "bite"),
+    ("my friend is locked inside the storage room, he is shouting, very hot", "trapped"),
+    ("那条狗发疯咬人，刚咬到送快递的小伙子，还在楼下跑", "bite"),
+    ("燃气表那里嘶嘶的一直在漏，味道很冲，我们已经出来了，快派人", "gas"),
+    ("隔壁那口子又开始揍他媳妇了，往墙上撞", "violence"),
+    ("我 家 着 火 了", "fire"),
 ]
 
 NOT_NOW = [
@@ -316,6 +325,14 @@ NOT_NOW = [
     "修路一个月，我们等于被困在小区里了",
     "又停电了，电梯里是不是又要关人了",
     "燃气报警器一直响，后来发现是报警器坏了",
+    # round 10
+    "燃气管道改造把墙打了个洞，灰尘满屋子都是",
+    "楼下在拍短视频，演打架，又喊救命又拿假刀",
+    "物业费又涨，这跟拿刀抢劫有什么区别",
+    "燃气味！哦不对，是楼下在炸臭豆腐",
+    "一只流浪猫掉进排水井里了，一直在叫",
+    "燃气公司来看过说不漏气，但管子要换",
+    "The durian smell is very strong, I thought gas leak at first",
 ]
 
 

@@ -90,3 +90,11 @@ def test_simplified_text_skips_conversion_without_changing_anything():
     # a word-level conversion in an otherwise simplified message still happens
     assert clean("三楼有人著火了") == "三楼有人着火了"
     assert clean("請回覆") == "请回复"
+
+
+def test_a_word_per_space_is_joined_but_a_space_for_a_comma_is_kept():
+    assert normalize("我 家 着 火 了") == "我家着火了"
+    assert normalize("我 房子 外面 有 人 一直 敲门") == "我房子外面有人一直敲门"
+    assert normalize("电梯 坏了 3号楼 快来") == "电梯 坏了 3号楼 快来"     # the resident's commas
+    assert normalize("有 人 打 架") == "有人打架"
+    assert normalize("Building 3 lift is not working") == "Building 3 lift is not working"
