@@ -74,6 +74,37 @@ def main() -> None:
             print(f"{name:30s} recall {tp / (truth & judged).sum():.3f}  precision "
                   f"{tp / max(1, (pred & judged).sum()):.3f}  ordinary flagged {(pred & ordinary_rows).mean() / ordinary_rows.mean():.4f}")
     print(f"in use: P > {emergency.THRESHOLD} or rules")
+    english(labelled, source)
+
+
+def english(labelled, source) -> None:
+    """The same for the English head (nlp/english_head.py) on the rows it reads."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    from nlp import emergency, english_head
+    from nlp.normalize import normalize
+    ordinary_texts = {normalize(t) for (t, _), src in zip(labelled, source) if src == "english_ordinary"}
+    rows = english_head.rows_for(labelled)
+    ordinary = np.array([t in ordinary_texts for t, _ in rows])
+    texts = [t for t, _ in rows]
+    y = np.array([k for _, k in rows])
+    truth = y != emergency.NONE
+    rules = np.array([emergency.detect(t, normalized=True) is not None for t in texts])
+    p = np.zeros(len(rows))
+    for fit_idx, test_idx in StratifiedKFold(5, shuffle=True, random_state=0).split(texts, truth):
+        head = english_head.fit([rows[i] for i in fit_idx])
+        p[test_idx] = [pe for pe, _ in english_head.scores(head, [texts[i] for i in test_idx])]
+    print(f"\nEnglish head: {len(rows)} rows it reads ({truth.sum()} emergencies); 5-fold CV")
+    for th in (0.5, 0.6, 0.7, 0.8, 0.9):
+        pred = (p > th) | rules
+        tp = (pred & truth).sum()
+        print(f"P > {th} or rules               recall {tp / truth.sum():.3f}  precision {tp / max(1, pred.sum()):.3f}"
+              f"  ordinary flagged {(pred & ordinary).sum() / max(1, ordinary.sum()):.4f}"
+              f"  head alone recall {((p > th) & truth).sum() / truth.sum():.3f}")
+    print(f"rules alone                    recall {(rules & truth).sum() / truth.sum():.3f}  "
+          f"precision {(rules & truth).sum() / max(1, rules.sum()):.3f}")
+    print(f"in use: P > {english_head.THRESHOLD} or rules (nlp/data/emergency/english_ordinary.csv are the ordinary)")
 
 
 if __name__ == "__main__":

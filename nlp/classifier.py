@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp import emergency, phrases
+from nlp import emergency, english_head, phrases
 from nlp.categories import CODES, OTHER
 from nlp.datafile import load_yaml
 from nlp.extract import find_location
@@ -66,10 +66,11 @@ def combine(model_p: np.ndarray, phrase_scores: np.ndarray, weight: float, negat
 
 
 class Classifier:
-    def __init__(self, model, settings: Settings, emergency_model=None) -> None:
+    def __init__(self, model, settings: Settings, emergency_model=None, english_head=None) -> None:
         self.model = model                      # a TextModel, or None: phrase table only
         self.s = settings
         self.emergency_model = emergency_model  # the learned emergency signal (nlp/emergency.py), or None
+        self.english_head = english_head        # ... for English (nlp/english_head.py), or None
         # a head trained on the category model's features (nlp.train does so) reads its matrix
         self._shared_features = (model is not None and emergency_model is not None
                                  and emergency_model.same_features(model))
@@ -162,13 +163,18 @@ class Classifier:
         except Exception:                     # the rules' answer stands
             log.exception("the learned emergency signal failed; rules only")
             return [(r, None) for r in rules]
+        english = self._english_scores(norm)
         out = []
         for r, (p, k), t in zip(rules, scores, norm):
+            threshold = None
             if not emergency.head_reads(t):
-                out.append((r, None))
-                continue
-            e = emergency.decide(r, p, k)
-            maybe = emergency.caution(e, p, k)
+                if t not in english:
+                    out.append((r, None))
+                    continue
+                (p, k), threshold = english[t], english_head.THRESHOLD
+            e = emergency.decide(r, p, k, threshold)
+            # no caution from the English head: too few ordinary English complaints to calibrate it
+            maybe = emergency.caution(e, p, k) if threshold is None else None
             # the head cannot read "虚惊一场" / "已经解决了"; the rules' list of such phrases holds for both
             if (e is not None or maybe is not None) and emergency.settled(t, normalized=True):
                 e = maybe = None
@@ -179,6 +185,18 @@ class Classifier:
                 maybe = None
             out.append((emergency.fit(e, t), emergency.fit(maybe, t)))
         return out
+
+    def _english_scores(self, norm: list[str]) -> dict:
+        """{text: (P, kind)} from the English head for the messages it reads (nlp/english_head.py)."""
+        texts = sorted({t for t in norm if t and english_head.reads(t)}) if self.english_head is not None else []
+        if not texts:
+            return {}
+        try:
+            head = self.english_head.get() if isinstance(self.english_head, english_head.Lazy) else self.english_head
+            return dict(zip(texts, english_head.scores(head, texts))) if head is not None else {}
+        except Exception:                     # the rules' answer stands
+            log.exception("the English emergency head failed; rules only")
+            return {}
 
     def _add_model_terms(self, norm: list[str], rows: list, docs, X) -> None:
         """Tops up each row's phrase-table terms with the words the text model weighed most."""

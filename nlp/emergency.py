@@ -264,9 +264,11 @@ def caution(reported: Emergency | None, p: float, kind: Emergency | None) -> Eme
     return kind if reported is None and p > CAUTION else None
 
 
-def decide(rule: Emergency | None, p: float, kind: Emergency | None) -> Emergency | None:
-    """The reported emergency from the rules' answer and the head's (P, kind); see above."""
-    return rule or kind if p > THRESHOLD else rule
+def decide(rule: Emergency | None, p: float, kind: Emergency | None,
+           threshold: float | None = None) -> Emergency | None:
+    """The reported emergency from the rules' answer and the head's (P, kind); see above.
+    `threshold`: another head's own (nlp/english_head.py)."""
+    return rule or kind if p > (THRESHOLD if threshold is None else threshold) else rule
 
 
 def settled(text: str, normalized: bool = False) -> bool:

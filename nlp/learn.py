@@ -43,10 +43,11 @@ class Outcome:
 def _load(model_dir: Path):
     # built directly, not through nlp.store: these throw-away models must not stay cached
     from nlp.classifier import Classifier, Settings
-    from nlp.store import _load_emergency_model
+    from nlp.store import _load_emergency_model, _load_english_head
     from nlp.textmodel import TextModel
     model = TextModel.load(model_dir)
-    return Classifier(model, Settings.load(model_dir), _load_emergency_model(model_dir, model))
+    return Classifier(model, Settings.load(model_dir), _load_emergency_model(model_dir, model),
+                      _load_english_head(model_dir))
 
 
 def _f1_on(clf, rows: Rows) -> tuple[float, float]:

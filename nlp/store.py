@@ -67,6 +67,19 @@ def _load_emergency_model(path: Path | None, model):
         return None
 
 
+def _load_english_head(path: Path | None):
+    """The English emergency head trained next to the Chinese one (nlp/english_head.py), or None."""
+    from nlp import english_head
+    from nlp.emergency import MODEL_SUBDIR
+    if path is None:
+        return None
+    try:
+        return english_head.Lazy.of(path / MODEL_SUBDIR)
+    except Exception:
+        log.exception("could not load the English emergency head in %s; rules only", path / MODEL_SUBDIR)
+        return None
+
+
 def _default_dir() -> Path | None:
     cur = current_dir()
     if cur is not None and cur not in _failed:
@@ -97,7 +110,7 @@ def _build(path: Path | None, explicit: bool) -> Classifier:
             if explicit:
                 raise                  # an explicit --model must work
             log.exception("could not load the model in %s; phrase table only", path)
-    c = Classifier(model, Settings.load(path), _load_emergency_model(path, model))
+    c = Classifier(model, Settings.load(path), _load_emergency_model(path, model), _load_english_head(path))
     # warm the tokenizer and the rule tables now rather than in the first resident's reply
     from nlp import segment
     segment.warm()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from nlp import emergency
+from nlp import emergency, english_head
 from nlp.categories import CODES
 from nlp.classifier import COMBINE_FILE, Settings, combine
 from nlp.normalize import normalize
@@ -175,6 +175,11 @@ def train(rows: Rows, out: str | Path, progress: bool = False, tune: bool = True
             fit(em_rows + ordinary, progress=progress, vocabulary=model).save(
                 str(out / emergency.MODEL_SUBDIR), vocabulary=model)
             info["emergency_rows"] = len(em_rows)
+            en_rows = english_head.rows_for(em_rows)
+            head = english_head.fit(en_rows)
+            if head is not None:
+                english_head.save(head, out / emergency.MODEL_SUBDIR)
+                info["emergency_english_rows"] = len(en_rows)
             info["emergency_ordinary_rows"] = len(ordinary)
     (out / COMBINE_FILE).write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")
     return info

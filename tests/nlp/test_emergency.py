@@ -236,6 +236,8 @@ HURRIED = [
     ("燃气表那里嘶嘶的一直在漏，味道很冲，我们已经出来了，快派人", "gas"),
     ("隔壁那口子又开始揍他媳妇了，往墙上撞", "violence"),
     ("我 家 着 火 了", "fire"),
+    ("grandpa is choking on food, face turning purple", "injury"),
+    ("the charger of the scooter is burning in the living room", "fire"),
 ]
 
 NOT_NOW = [
@@ -333,6 +335,11 @@ NOT_NOW = [
     "一只流浪猫掉进排水井里了，一直在叫",
     "燃气公司来看过说不漏气，但管子要换",
     "The durian smell is very strong, I thought gas leak at first",
+    "I am choking on this parking fee",
+    "Bleeding money every month on this parking fee",
+    "My neighbour says my dog was biting her dog, can we check the camera",
+    "The mailbox door fell off, can fix?",
+    "The BBQ at the clubhouse, smoke everywhere, can tell them stop",
 ]
 
 
