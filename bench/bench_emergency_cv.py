@@ -94,7 +94,10 @@ def english(labelled, source) -> None:
     p = np.zeros(len(rows))
     for fit_idx, test_idx in StratifiedKFold(5, shuffle=True, random_state=0).split(texts, truth):
         head = english_head.fit([rows[i] for i in fit_idx])
-        p[test_idx] = [pe for pe, _ in english_head.scores(head, [texts[i] for i in test_idx])]
+        # as the classifier does: nothing on a scare that is over or a kind the message rules out
+        p[test_idx] = [pe * (not emergency.settled(t, normalized=True) and not (k and emergency.ruled_out(t, k.kind)))
+                       for t, (pe, k) in zip([texts[i] for i in test_idx],
+                                             english_head.scores(head, [texts[i] for i in test_idx]))]
     print(f"\nEnglish head: {len(rows)} rows it reads ({truth.sum()} emergencies); 5-fold CV")
     for th in (0.5, 0.6, 0.7, 0.8, 0.9):
         pred = (p > th) | rules

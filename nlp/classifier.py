@@ -66,11 +66,11 @@ def combine(model_p: np.ndarray, phrase_scores: np.ndarray, weight: float, negat
 
 
 class Classifier:
-    def __init__(self, model, settings: Settings, emergency_model=None, english_head=None) -> None:
+    def __init__(self, model, settings: Settings, emergency_model=None, english_model=None) -> None:
         self.model = model                      # a TextModel, or None: phrase table only
         self.s = settings
         self.emergency_model = emergency_model  # the learned emergency signal (nlp/emergency.py), or None
-        self.english_head = english_head        # ... for English (nlp/english_head.py), or None
+        self.english_model = english_model      # ... for English: an english_head.Lazy, or None
         # a head trained on the category model's features (nlp.train does so) reads its matrix
         self._shared_features = (model is not None and emergency_model is not None
                                  and emergency_model.same_features(model))
@@ -188,11 +188,11 @@ class Classifier:
 
     def _english_scores(self, norm: list[str]) -> dict:
         """{text: (P, kind)} from the English head for the messages it reads (nlp/english_head.py)."""
-        texts = sorted({t for t in norm if t and english_head.reads(t)}) if self.english_head is not None else []
+        texts = sorted({t for t in norm if t and english_head.reads(t)}) if self.english_model is not None else []
         if not texts:
             return {}
         try:
-            head = self.english_head.get() if isinstance(self.english_head, english_head.Lazy) else self.english_head
+            head = self.english_model.get()
             return dict(zip(texts, english_head.scores(head, texts))) if head is not None else {}
         except Exception:                     # the rules' answer stands
             log.exception("the English emergency head failed; rules only")

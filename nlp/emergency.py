@@ -90,6 +90,7 @@ class _Rules:
             for c in need or ():
                 self.by_anchor.setdefault(c, []).append(i)
         self.anchors = frozenset(self.by_anchor)
+        self.by_name = {k.name: k for k in self.kinds}
         self.patterns = [p for _, p in prefilter]
         self.senses = _rx(data["senses"])
         self.false_alarm = _rx(data.get("false_alarm"))
@@ -175,7 +176,7 @@ def fit(e: Emergency | None, text: str) -> Emergency | None:
     in a lift needs 119, not the lift-rescue line (`elsewhere` in nlp/data/emergency.yaml)."""
     if e is None:
         return None
-    kind = next((k for k in _load().kinds if k.name == e.kind), None)
+    kind = _load().by_name.get(e.kind)
     if kind is None or kind.elsewhere is None:
         return e
     named, number, advice = kind.elsewhere
@@ -186,7 +187,7 @@ def fit(e: Emergency | None, text: str) -> Emergency | None:
 
 def of_kind(name: str) -> Emergency:
     """The Emergency (number, advice) of a kind named in nlp/data/emergency.yaml."""
-    kind = next(k for k in _load().kinds if k.name == name)
+    kind = _load().by_name[name]
     return Emergency(kind.name, kind.number, kind.advice)
 
 
@@ -194,9 +195,9 @@ def of_kind(name: str) -> Emergency:
 # Rules miss wording nobody wrote a rule for (dialect, slips of the keyboard, a scene described
 # rather than named, a long letter). A head on the category model's features, trained on labelled
 # messages (nlp/data/emergency/*.csv: "none" or the kind) and on ordinary complaints, gives
-# P(emergency). The bot reports an emergency when P > THRESHOLD or the rules fire. The threshold,
-# and rules that need no support from the head, come from cross-validation on the training rows (python bench/bench_emergency_cv.py),
-# judged on the CSVs the rules were not written from: the highest recall with precision >= 0.9
+# P(emergency). The bot reports an emergency when P > THRESHOLD or the rules fire. The policy comes
+# from cross-validation on the training rows (python bench/bench_emergency_cv.py), judged on the
+# CSVs the rules were not written from: the highest recall with precision >= 0.9
 # and at most 0.5% of ordinary complaints flagged. A missed emergency costs more than a false
 # alarm, so recall decides and precision only has to clear its bar. bench/bench_taxonomy.py
 # measures the result on bench/data/emergency_*.csv, which nothing was trained or tuned on.
@@ -205,7 +206,7 @@ MODEL_SUBDIR = "emergency"
 NONE = "none"
 THRESHOLD = 0.85
 # Below THRESHOLD the head still knows something: above CAUTION (where, in the same cross-validation,
-# the head alone finds 97-98% of emergencies) the resident is told the number to call and the
+# the head alone finds 98% of emergencies) the resident is told the number to call and the
 # ticket is urgent, but nobody is paged with @all (nlp.types.Classification.caution).
 CAUTION = 0.3
 
@@ -286,7 +287,7 @@ def ruled_out(text: str, kind: str) -> bool:
     """Whether the (normalised) message rules out `kind` as a whole: its `unless_message` in
     nlp/data/emergency.yaml (the victim was a dog, the bite drew no blood). The head cannot read
     that either, so its guess of that kind is dropped too."""
-    k = next((k for k in _load().kinds if k.name == kind), None)
+    k = _load().by_name.get(kind)
     return (k is not None and k.unless_message is not None
             and k.unless_message.search(text[:_MAX_CHARS].translate(_ASCII_LOWER)) is not None)
 

@@ -68,16 +68,11 @@ def _load_emergency_model(path: Path | None, model):
 
 
 def _load_english_head(path: Path | None):
-    """The English emergency head trained next to the Chinese one (nlp/english_head.py), or None."""
+    """The English emergency head trained next to the Chinese one (nlp/english_head.py), loaded on
+    first use (a file that will not load is logged by the classifier, which then uses the rules)."""
     from nlp import english_head
     from nlp.emergency import MODEL_SUBDIR
-    if path is None:
-        return None
-    try:
-        return english_head.Lazy.of(path / MODEL_SUBDIR)
-    except Exception:
-        log.exception("could not load the English emergency head in %s; rules only", path / MODEL_SUBDIR)
-        return None
+    return english_head.Lazy.of(path / MODEL_SUBDIR) if path is not None else None
 
 
 def _default_dir() -> Path | None:

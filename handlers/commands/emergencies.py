@@ -19,13 +19,14 @@ from storage.corrections import EMERGENCY_CLEARED as CLEARED
 from storage.corrections import EMERGENCY_MARKED as MARKED
 
 
-def _kind(word: str) -> str:
+def _kind(word: str) -> tuple[str, str]:
+    """(kind, Chinese name) for what staff typed: the code or the name."""
     names = emergency.kind_names()
-    kind = next((k for k, name in names.items() if word in (k, name)), None)
-    if kind is None:
+    found = next(((k, name) for k, name in names.items() if word in (k, name)), None)
+    if found is None:
         raise CommandError(f"没有“{word}”这种紧急情况。可选：{'、'.join(names.values())}" if word
                            else f"缺少紧急情况的类型：{'、'.join(names.values())}")
-    return kind
+    return found
 
 
 @command("emergency", usage="/emergency 工单号 类型（火情、燃气泄漏、有人被困、暴力侵害、动物伤人、受伤急病）",
@@ -33,8 +34,7 @@ def _kind(word: str) -> str:
 def mark(ctx, args):
     """标为紧急情况：未办结的立即@所有人并提示居民拨打电话（用于改进紧急识别）"""
     t = _ticket(ctx, args[0] if args else None)
-    kind = _kind(args[1] if len(args) > 1 else "")
-    name = emergency.kind_names()[kind]
+    kind, name = _kind(args[1] if len(args) > 1 else "")
     if t.emergency == kind:
         raise CommandError(f"#{t.code} 已经标为{name}")
     old = t.emergency
@@ -63,9 +63,10 @@ def clear(ctx, args):
     # back to what the category alone asks for (a caution made the ticket urgent, not its category)
     t.priority = "urgent" if categories.get(t.category).is_urgent(None) else "normal"
     _touch(ctx, t, CLEARED, old=old, reason=ctx.rest[:500])
-    if old is not None and t.status == repo.OPEN:       # the group was paged: stand it down
+    paged = old is not None and t.status == repo.OPEN
+    if paged:                                           # stand the group down
         why = f"：{ctx.rest[:100]}" if ctx.rest else ""
         repo.enqueue(ctx.session, "robot", t.grid.robot_key,
                      {"kind": "emergency_cleared", "body": push.emergency_cleared_text(t, ctx.staff.name, why)},
                      ctx.now, ticket_id=t.id, dedupe_key=f"t{t.id}:cleared:{ctx.now.timestamp():.0f}")
-    return f"已取消 #{t.code} 的紧急标记{'，已告知网格群' if old and t.status == repo.OPEN else ''}。", t.id
+    return f"已取消 #{t.code} 的紧急标记{'，已告知网格群' if paged else ''}。", t.id

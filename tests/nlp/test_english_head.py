@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from nlp import english_head
-from nlp.emergency import NONE
+from nlp.emergency import NONE, detect
 from nlp.normalize import normalize
 
 PLACES = ["block 3", "tower B", "5-1203", "building 8", "unit 702", "the lobby"]
@@ -39,18 +39,23 @@ def test_nothing_to_learn_without_both_classes():
     assert english_head.fit([(t, NONE) for t, k in rows() if k == NONE]) is None
 
 
-def test_the_shipped_classifier_uses_it():
-    from nlp.store import get_classifier
-    clf = get_classifier()
-    assert isinstance(clf.english_head, english_head.Lazy)
-    clf.classify_many(["3号楼电梯坏了"], explain=False)
-    assert not clf.english_head._loaded or clf.english_head.get() is not None   # Chinese needs no load
-    # a scene the English rules do not name; the head's P decides (and no caution from it)
-    texts = ["Ma'am help, the grandpa I take care of fell in the bathroom, he is not answering me",
+def test_the_shipped_classifier_uses_it_and_loads_it_on_the_first_english_message():
+    from nlp.classifier import Classifier
+    from nlp.emergency import MODEL_SUBDIR
+    from nlp.store import SHIPPED_DIR, _load_emergency_model, get_classifier
+    shipped = get_classifier()
+    assert isinstance(shipped.english_model, english_head.Lazy)
+    lazy = english_head.Lazy.of(SHIPPED_DIR / MODEL_SUBDIR)          # a fresh one, not yet loaded
+    clf = Classifier(shipped.model, shipped.s, _load_emergency_model(SHIPPED_DIR, shipped.model), lazy)
+    clf.classify_many(["3号楼电梯坏了", "ok"], explain=False)
+    assert not lazy._loaded                                          # Chinese (and "ok") need no load
+    # English the rules do not read as an emergency; the head's P decides (and gives no caution)
+    texts = ["Help! there is fire in the kitchen of 5-1203", "help my mother fell and cannot get up",
              "The lift in block 3 is broken again, please fix"]
-    em, lift = clf.classify_many(texts, explain=False)
-    assert em.emergency is not None and lift.emergency is None and lift.caution is None
-    assert clf.english_head._loaded
+    assert [detect(t) for t in texts] == [None, None, None]
+    fire, fall, lift = clf.classify_many(texts, explain=False)
+    assert fire.emergency.kind == "fire" and fire.emergency.number == "119" and fall.emergency is not None
+    assert lift.emergency is None and lift.caution is None and lazy._loaded
 
 
 def test_lazy_loads_once_and_tells_when_there_is_none(tmp_path):
