@@ -21,6 +21,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def make_clock(cfg):
+    """The running bot's clock: in local mode the simulator's clock (system time plus an offset shared
+    by every worker, moved forward from /simulator), otherwise the system's."""
+    if cfg.local_mode:
+        from bot.sim_clock import SimClock
+        return SimClock.for_config(cfg)
+    from handlers.clock import SystemClock
+    return SystemClock()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     overrides = {k: v for k, v in {"server.host": args.host, "server.port": args.port,
@@ -58,11 +68,13 @@ def main(argv: list[str] | None = None) -> int:
 
         def load(self):
             from bot.app import create_app
-            return create_app(cfg, migrate=False, background=True)
+            return create_app(cfg, clock=make_clock(cfg), migrate=False, background=True)
 
     where = f"http://{cfg.server.host}:{cfg.server.port}"
     print(f"接诉 running in {cfg.mode} mode on {where}" +
           (f" — open {where}/simulator to try it" if cfg.local_mode else ""), flush=True)
+    if cfg.local_mode and (ahead := make_clock(cfg).offset()):
+        print(f"the simulated clock is {ahead} ahead of real time (the simulator's 回到现在 resets it)", flush=True)
     Server().run()
     return 0
 

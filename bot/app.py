@@ -5,7 +5,7 @@ import logging
 
 from flask import Flask, jsonify
 
-from bot import webhook, wecom_webhook
+from bot import media, webhook, wecom_webhook
 from bot.config import Config
 from bot.services import build_services
 from nlp import store as nlp_store
@@ -25,6 +25,7 @@ def create_app(cfg: Config, *, clock: Clock | None = None, migrate: bool = True,
 
     app.register_blueprint(webhook.bp)
     app.register_blueprint(wecom_webhook.bp)
+    app.register_blueprint(media.bp)        # /media/<id>?sig=…: residents' photos, signed links only
     if cfg.local_mode:       # the fake platform and the simulator exist only in local mode
         from bot import fake_platform, simulator
         app.register_blueprint(fake_platform.bp)

@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+from datetime import date
+
+from domain.policy import parse_duration
+from nlp.categories import all_categories
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # environment variable -> dotted config field
@@ -27,6 +31,7 @@ ENV_OVERRIDES = {
     "JIESU_PUBLIC_URL": "server.public_url",
 }
 
+CATEGORY_CODES = tuple(all_categories())
 LOCAL_PREFIX = "local"   # every credential in local mode starts with this (wxlocal…, wwlocal…, local-…)
 
 
@@ -67,6 +72,9 @@ class WeChatConfig(_Model):
     message_mode: Literal["plain", "compat", "safe"] = "safe"
     max_clock_skew_seconds: int = Field(default=300, ge=1)
     api_base_url: str | None = None   # default: the real platform (or the fake one in local mode)
+    # Template messages (模板消息) used when a resident is outside the 48-hour customer-service
+    # window (errcode 45015): notice kind -> template id; "default" serves kinds not listed.
+    templates: dict[str, str] = {}
 
 
 class WeComConfig(_Model):
@@ -82,7 +90,74 @@ class WeComConfig(_Model):
 class StaffMember(_Model):
     userid: str = Field(min_length=1)
     name: str = Field(min_length=1)
-    role: Literal["committee", "property", "grid_leader"]
+    role: Literal["committee", "owners", "property", "party", "street", "grid_leader"]
+    party: str | None = None       # the party (parties[].code) a property or outside member belongs to
+
+
+class PartyConfig(_Model):
+    """A body that handles tickets with the committee: 业委会, the property company, and outside
+    bodies called in (派出所, 法律顾问, 城管, 街道, 12345). Members are staff entries with this party."""
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")
+    name: str = Field(min_length=1)
+    kind: Literal["committee", "owners", "property", "outside"] = "outside"
+    robot_key: str | None = None   # a group robot of the party, besides its members' app messages
+
+
+class ServiceHoursConfig(_Model):
+    start: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(default="20:00", pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
+    days: Literal["every_day", "working_days"] = "every_day"
+
+
+class PromiseConfig(_Model):
+    within: str                    # 40m, 3h, 2d, 1w
+    clock: Literal["always", "service_hours", "working_days"] = "always"
+
+    @field_validator("within")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+
+class EscalationStep(_Model):
+    after: str = "0m"              # past the deadline
+    to: Literal["grid_leader", "assignee", "committee", "street", "parties"]
+
+    @field_validator("after")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+
+def _p(within: str, clock: str = "always") -> PromiseConfig:
+    return PromiseConfig(within=within, clock=clock)
+
+
+class PromisesConfig(_Model):
+    """The community's promises ("54321" as shipped) and what happens when one is missed."""
+    registered: PromiseConfig = _p("5m")
+    onsite: PromiseConfig = _p("40m")
+    fix: PromiseConfig = _p("3h")
+    plan: PromiseConfig = _p("2d")
+    visit: PromiseConfig = _p("7d")
+    reply: PromiseConfig = _p("2d", "working_days")    # a referred party's answer
+    urgent_onsite: PromiseConfig | None = None
+    emergency_onsite: PromiseConfig = _p("10m")         # shown as 立即; escalated after this
+    complex_categories: list[str] = ["illegal_build", "neighbor", "property_service", "security", "greenery"]
+    categories: dict[str, dict[Literal["onsite", "fix", "plan", "visit"], PromiseConfig]] = {}
+    category_party: dict[str, str] = {}                 # category -> lead party (一键派单)
+    warn_fraction: float = Field(default=0.25, gt=0, lt=1)
+    escalation: list[EscalationStep] = Field(default=[EscalationStep(after="0m", to="grid_leader"),
+                                                      EscalationStep(after="30m", to="committee"),
+                                                      EscalationStep(after="2h", to="street")], min_length=1)
+    repeat_every: str = "1d"
+    visit_for: Literal["all", "unhappy"] = "all"
+    reopen_on_low_rating: bool = False
+    service_hours: ServiceHoursConfig = ServiceHoursConfig()
+    extra_holidays: list[date] = []
+    extra_workdays: list[date] = []
 
 
 class ServerConfig(_Model):
@@ -106,6 +181,13 @@ class OutboxConfig(_Model):
     http_timeout_seconds: float = Field(default=5.0, gt=0)
     batch_size: int = Field(default=20, ge=1)              # rows claimed at once
     batch_delay_seconds: float = Field(default=0.05, ge=0)  # after a wake-up, gather rows this long first
+
+
+class MediaConfig(_Model):
+    """Photos residents send (随手拍): fetched from WeChat's media API on arrival and kept here."""
+    folder: str = "data/media"
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    types: list[str] = ["image/jpeg", "image/png", "image/gif", "image/webp"]
 
 
 class LocalConfig(_Model):
@@ -144,9 +226,12 @@ class Config(_Model):
     grids: list[GridConfig] = Field(min_length=1)
     default_grid: str
     staff: list[StaffMember] = []      # grid leaders are staff automatically
+    parties: list[PartyConfig] = []
+    promises: PromisesConfig = PromisesConfig()
     outbox: OutboxConfig = OutboxConfig()
     local: LocalConfig = LocalConfig()
     nlp: NlpConfig = NlpConfig()
+    media: MediaConfig = MediaConfig()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Config":
@@ -155,6 +240,28 @@ class Config(_Model):
             raise ValueError("grids: two grids share a name")
         if self.default_grid not in names:
             raise ValueError(f"default_grid: '{self.default_grid}' is not one of the grids {names}")
+        codes = {p.code for p in self.parties}
+        if len(codes) != len(self.parties):
+            raise ValueError("parties: two parties share a code")
+        for i, st in enumerate(self.staff):
+            if st.party is not None and st.party not in codes:
+                raise ValueError(f"staff[{i}].party: '{st.party}' is not one of the parties {sorted(codes)}")
+        known = set(CATEGORY_CODES)
+        for c in self.promises.complex_categories:
+            if c not in known:
+                raise ValueError(f"promises.complex_categories: '{c}' is not a category code")
+        for c, party in self.promises.category_party.items():
+            if c not in known:
+                raise ValueError(f"promises.category_party: '{c}' is not a category code")
+            if party not in codes:
+                raise ValueError(f"promises.category_party.{c}: '{party}' is not one of the parties {sorted(codes)}")
+        for c in self.promises.categories:
+            if c not in known:
+                raise ValueError(f"promises.categories: '{c}' is not a category code")
+        try:
+            parse_duration(self.promises.repeat_every)
+        except ValueError as e:
+            raise ValueError(f"promises.repeat_every: {e}") from None
         if self.mode == "local":
             for field, value in self.credentials():
                 if not value.startswith(LOCAL_PREFIX) and not value.startswith(("wx" + LOCAL_PREFIX, "ww" + LOCAL_PREFIX)):
@@ -171,6 +278,7 @@ class Config(_Model):
         out = [("wechat.app_id", self.wechat.app_id), ("wechat.app_secret", self.wechat.app_secret),
                ("wecom.corp_id", self.wecom.corp_id), ("wecom.app_secret", self.wecom.app_secret)]
         out += [(f"grids[{i}].robot_key", g.robot_key) for i, g in enumerate(self.grids)]
+        out += [(f"parties[{i}].robot_key", p.robot_key) for i, p in enumerate(self.parties) if p.robot_key]
         return out
 
     @property

@@ -2,20 +2,41 @@
 own clients, checks them as WeChat would (credentials, access token, robot key, JSON shape),
 answers with WeChat's error codes and records every call. Never registered outside local mode.
 
+Customer-service messages follow WeChat's 48-hour rule: allowed only within 48 hours of the
+resident's last interaction (a message, a subscribe, a menu click), which the platform learns from
+the "resident" records of whoever plays WeChat's servers (the simulator, the tests' WeChat client);
+outside it, errcode 45015 and the bot falls back to a template message.
+
 Failures can be injected for testing retries: POST /fake/_control/faults {"api": "robot", "count": 2,
 "errcode": -1} (or "http_status": 500).
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
+import re
 import secrets
+import struct
+import zlib
 from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from bot.fake_store import WINDOW_HOURS
+
 bp = Blueprint("fake_platform", __name__, url_prefix="/fake")
 MP_TOKEN_GRACE = 300     # seconds an old official-account token still works after a new one
 TOKEN_TTL = 7200
+FAULT_APIS = ("robot", "mp_custom_send", "mp_template_send", "mp_media_get", "wecom_send", "mp_token", "wecom_token")
+OPENID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+TEMPLATE_FIELD = re.compile(r"[a-z][a-z_]*\d*")
+TEMPLATE_VALUE_MAX = 200        # template content: 200 characters at most (WeChat's documentation)
+TEMPLATE_KEYWORD_MAX = 20       # since 2023-05 a keyword shows 20 characters on one line (WeChat cuts the
+                                # rest silently; the fake refuses it, so that a test sees text being lost)
+ROBOT_IMAGE_MAX = 2 * 1024 * 1024
+ROBOT_BODY_MAX = 4 * 1024 * 1024           # room for the base64 of a 2 MB image
 
 
 def _svc():
@@ -111,8 +132,81 @@ def mp_custom_send():
         return _err(40008, "invalid message type")
     if (fault := _fault("mp_custom_send")) is not None:
         return fault
+    if not _in_window(data["touser"]):
+        _record("mp_custom_send", data["touser"], data, errcode=45015)
+        return _err(45015, "response out of time limit or subscription is canceled")
     _record("mp_custom_send", data["touser"], data)
     return _err(0, "ok")
+
+
+def _in_window(openid: str) -> bool:
+    svc = _svc()
+    seen = svc.fake_store.follower(openid)
+    if seen is None or not seen[1] or seen[0] is None:
+        return False
+    return svc.clock.now().replace(tzinfo=None) - seen[0] <= timedelta(hours=WINDOW_HOURS)
+
+
+def _template_data_problem(data) -> str | None:
+    if not isinstance(data, dict) or not data:
+        return "data must be an object of fields"
+    for name, field in data.items():
+        if not TEMPLATE_FIELD.fullmatch(str(name)):
+            return f"invalid field name {name!r}"
+        if not isinstance(field, dict) or not isinstance(field.get("value"), str) or set(field) - {"value", "color"}:
+            return f"field {name} must be {{\"value\": string}}"
+        value = field["value"]
+        if len(value) > TEMPLATE_VALUE_MAX:
+            return f"field {name} longer than {TEMPLATE_VALUE_MAX} characters"
+        if name.startswith("keyword") and (len(value) > TEMPLATE_KEYWORD_MAX or "\n" in value):
+            return f"field {name} longer than {TEMPLATE_KEYWORD_MAX} characters or not on one line"
+    return None
+
+
+@bp.post("/mp/cgi-bin/message/template/send")
+def mp_template_send():
+    if (bad := _check_token("mp")) is not None:
+        return bad
+    data = _json_body()
+    if data is None:
+        return _err(44002, "empty post data")
+    touser = data.get("touser")
+    if not isinstance(touser, str) or not OPENID.fullmatch(touser):
+        return _err(40003, "invalid openid")
+    if data.get("template_id") not in set(_svc().config.wechat.templates.values()):
+        return _err(40037, "invalid template_id")
+    if (problem := _template_data_problem(data.get("data"))) is not None:
+        return _err(47001, f"data format error: {problem}")
+    if "url" in data and not (isinstance(data["url"], str) and data["url"].startswith(("http://", "https://"))):
+        return _err(40039, "invalid url")
+    if (fault := _fault("mp_template_send")) is not None:
+        return fault
+    seen = _svc().fake_store.follower(touser)
+    if seen is not None and not seen[1]:
+        _record("mp_template_send", touser, data, errcode=43004)
+        return _err(43004, "require subscribe")
+    _record("mp_template_send", touser, data)
+    return jsonify(errcode=0, errmsg="ok", msgid=secrets.randbits(40))
+
+
+@bp.get("/mp/cgi-bin/media/get")
+def mp_media_get():
+    """Temporary media the account received: the bytes with their content type, as WeChat serves them."""
+    if (bad := _check_token("mp")) is not None:
+        return bad
+    media_id = request.args.get("media_id", "")
+    if not media_id:
+        return _err(40007, "invalid media_id")
+    if (fault := _fault("mp_media_get")) is not None:
+        return fault
+    found = _svc().fake_store.get_media(media_id)
+    if found is None:
+        return _err(40007, "invalid media_id")
+    content, content_type = found
+    _record("mp_media_get", media_id, {"size": len(content), "content_type": content_type})
+    ext = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}.get(content_type, "bin")
+    return Response(content, content_type=content_type,
+                    headers={"Content-Disposition": f'attachment; filename="{secrets.token_hex(8)}.{ext}"'})
 
 
 @bp.post("/qy/cgi-bin/message/send")
@@ -139,10 +233,13 @@ def robot_send():
     key = request.args.get("key", "")
     if key not in {g.robot_key for g in _svc().config.grids}:
         return _err(93000, "invalid webhook url")
+    request.max_content_length = ROBOT_BODY_MAX     # an image's base64 is far over the bot's own body limit
     data = _json_body()
     if data is None:
         return _err(40058, "invalid json")
     mtype = data.get("msgtype")
+    if mtype == "image":
+        return _robot_image(key, data)
     content = (data.get(mtype) or {}).get("content") if mtype in ("text", "markdown") else None
     if not content:
         return _err(40008, "invalid message type" if mtype not in ("text", "markdown") else "content empty")
@@ -154,10 +251,41 @@ def robot_send():
     return _err(0, "ok")
 
 
+def _robot_image(key: str, data: dict):
+    """A group-robot image: base64 of a JPG or PNG of at most 2 MB, with the md5 of its bytes."""
+    image = data.get("image") if isinstance(data.get("image"), dict) else {}
+    b64, md5 = image.get("base64"), image.get("md5")
+    if not isinstance(b64, str) or not isinstance(md5, str):
+        return _err(40058, "image.base64 and image.md5 are required")
+    try:
+        raw = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        return _err(40058, "invalid base64")
+    if not raw or len(raw) > ROBOT_IMAGE_MAX:
+        return _err(40009, "invalid image size")
+    if hashlib.md5(raw).hexdigest() != md5.lower():
+        return _err(40058, "md5 not match")
+    if not (raw.startswith(b"\xff\xd8\xff") or raw.startswith(b"\x89PNG\r\n\x1a\n")):
+        return _err(40058, "image must be jpg or png")
+    if (fault := _fault("robot")) is not None:
+        return fault
+    _record("robot", key, data)
+    return _err(0, "ok")
+
+
+def sample_png(width: int = 4, height: int = 3, rgb: tuple[int, int, int] = (200, 120, 40)) -> bytes:
+    """A small real PNG (the standard library's zlib and struct): what a resident's photo is in local mode."""
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF)
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
 @bp.post("/_control/faults")
 def control_faults():
     data = _json_body() or {}
-    if data.get("api") not in ("robot", "mp_custom_send", "wecom_send", "mp_token", "wecom_token"):
-        return jsonify(error="api must be one of robot, mp_custom_send, wecom_send, mp_token, wecom_token"), 400
+    if data.get("api") not in FAULT_APIS:
+        return jsonify(error="api must be one of " + ", ".join(FAULT_APIS)), 400
     _svc().fake_store.set_fault(data["api"], int(data.get("count", 1)), data.get("errcode"), data.get("http_status"))
     return jsonify(ok=True)

@@ -2,6 +2,10 @@
 any transaction, record the batch's outcomes in one transaction. Retries back off exponentially;
 permanent errors and exhausted rows end as failed, logged for staff.
 
+An `mp_media` row is a download rather than a send: the photo is fetched (Transports.fetch_media)
+and kept by bot/media.py, which may queue its group push; the drain then goes round once more so
+the push leaves in the same run.
+
 A row is only ever sent by the worker holding its lease: a batch stops before a send could outlive
 the lease, and hands its unsent rows back. A worker that dies mid-batch leaves its rows "sending"
 until the lease runs out; then they are claimed again (at least once, as with any outbox).
@@ -14,6 +18,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import media
 from bot.transports import DeliveryError, Transports
 from handlers.clock import Clock
 from storage import repositories as repo
@@ -32,6 +37,7 @@ class OutboxWorker:
         # a send may take longer than the timeout (it applies to connect and to each read): leave room
         self.send_budget = timedelta(seconds=cfg.http_timeout_seconds * 3)
         self._running = threading.Lock()
+        self._followups = False      # a photo queued its group push during this batch
 
     def backoff(self, attempts: int) -> timedelta:
         return timedelta(seconds=min(self.cfg.backoff_seconds * 2 ** max(attempts - 1, 0), self.cfg.max_backoff_seconds))
@@ -43,9 +49,10 @@ class OutboxWorker:
         try:
             sent = 0
             while True:
+                self._followups = False
                 n, claimed = self._batch()
                 sent += n
-                if claimed < self.batch:  # nothing more was due when we claimed
+                if claimed < self.batch and not self._followups:  # nothing more was due when we claimed
                     return sent
         finally:
             self._running.release()
@@ -67,8 +74,14 @@ class OutboxWorker:
                 release.append(row.id)    # no time left under this lease: someone claims it later
                 continue
             try:
-                self.transports.send(row.channel, row.target, row.payload)
-            except DeliveryError as e:
+                if row.channel == "mp_media":
+                    self._fetch_photo(row)
+                else:
+                    self.transports.send(row.channel, row.target, row.payload)
+            except Exception as e:        # noqa: BLE001 - one row's bug must not lose the batch's outcomes
+                if not isinstance(e, DeliveryError):
+                    log.exception("outbox %s (%s): unexpected error", row.id, row.channel)
+                    e = DeliveryError(f"internal error: {type(e).__name__}")
                 if e.permanent or row.attempts >= self.cfg.max_attempts:
                     failed[row.id] = str(e)[:500]
                     log.error("outbox %s (%s) failed for good after %s attempts: %s", row.id, row.channel, row.attempts, e)
@@ -80,3 +93,9 @@ class OutboxWorker:
         with self.sessions() as s, s.begin():
             repo.finish_outbox(s, lease_until, self.clock.now(), sent, retry, failed, release)
         return len(sent), len(rows)
+
+    def _fetch_photo(self, row) -> None:
+        """mp_media: download the photo, keep it, maybe queue its group push (bot/media.py)."""
+        got = self.transports.fetch_media(row.target)
+        if media.keep_photo(self.sessions, self.clock, self.transports.media, row.payload or {}, got):
+            self._followups = True

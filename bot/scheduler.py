@@ -75,9 +75,8 @@ class Scheduler:
             nlp_store.reload_if_changed()      # another worker may have retrained the classifier
         except Exception:  # noqa: BLE001 - the promises below matter more
             log.exception("checking for a retrained classifier failed")
-        committee = [s.userid for s in svc.staff_desk.staff.values() if s.role == "committee"]
         with transaction(svc.sessions) as session:
-            queued = promises.sweep_overdue(session, svc.clock.now(), committee)
+            queued = promises.sweep(session, svc.clock.now(), svc.directory, svc.intake._grid_by_id)
         if queued:
             self.wake()
 

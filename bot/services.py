@@ -15,6 +15,7 @@ from bot.transports import Transports
 from bot.wxcrypto import Crypto
 from handlers.clock import Clock
 from handlers.commands import StaffDesk
+from handlers.directory import Directory
 from handlers.intake import Intake, IntakeSettings
 from storage import repositories as repo
 from storage.db import make_engine, make_session_factory, transaction
@@ -30,6 +31,7 @@ class Services:
     engine: Engine
     sessions: sessionmaker[Session]
     intake: Intake
+    directory: Directory
     crypto: Crypto
     staff_crypto: Crypto
     staff_desk: StaffDesk
@@ -55,14 +57,27 @@ def build_services(cfg: Config, clock: Clock, *, migrate: bool = True, base_url:
     base = (base_url or cfg.server.public_url or f"http://{cfg.server.host}:{cfg.server.port}").rstrip("/")
     transports = Transports.from_config(cfg, base if cfg.local_mode else None,
                                         token_storage=DbSessionStorage(sessions, clock))
+    directory = Directory.from_config(cfg)
+    intake = Intake(IntakeSettings.from_config(cfg), clock, grids=grids, directory=directory)
     return Services(
-        config=cfg, clock=clock, engine=engine, sessions=sessions,
-        intake=Intake(IntakeSettings.from_config(cfg), clock, grids=grids),
+        config=cfg, clock=clock, engine=engine, sessions=sessions, directory=directory,
+        intake=intake,
         crypto=Crypto(cfg.wechat.token, cfg.wechat.encoding_aes_key, cfg.wechat.app_id),
         staff_crypto=Crypto(cfg.wecom.callback_token, cfg.wecom.callback_aes_key, cfg.wecom.corp_id),
-        staff_desk=StaffDesk.from_config(cfg, clock),
+        staff_desk=StaffDesk(directory, clock, intake, photo_link=_photo_links(cfg, base)),
         transports=transports,
         outbox=OutboxWorker(sessions, transports, clock, cfg.outbox),
         base_url=base,
         fake_store=FakeStore(cfg.local.fake_store) if cfg.local_mode else None,
     )
+
+
+def _photo_links(cfg, base: str):
+    """attachment id -> a signed link to the photo the bot keeps (bot/media.py)."""
+    try:
+        from bot.media import link_secret
+        from handlers.links import photo_link
+    except ImportError:             # media serving not installed in this build
+        return None
+    secret = link_secret(cfg)
+    return lambda attachment_id: photo_link(base, secret, attachment_id)

@@ -1,16 +1,23 @@
 """/simulator (local mode): chat as a resident through the real signed webhook, watch the replies,
-messages sent to residents and the pushes to grid groups."""
+messages sent to residents and the pushes to grid groups, and move the bot's clock forward to see
+the 54321 promises come due (GET/POST /simulator/api/clock)."""
 from __future__ import annotations
 
+import logging
+import math
 import random
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import requests
 from flask import Blueprint, current_app, jsonify, render_template, request
 
 from bot.wire import message_xml, open_reply, signed_request, wecom_request
 from bot.wxcrypto import CallbackError
-from handlers.commands.registry import ROLE_NAMES
+from handlers.clock import SystemClock
+from domain.states import ROLE_NAMES
 
+log = logging.getLogger(__name__)
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
 
 RESIDENTS = [
@@ -30,9 +37,10 @@ def _svc():
 @bp.get("/")
 def page():
     svc = _svc()
-    staff = [{"userid": s.userid, "name": f"{s.name}（{ROLE_NAMES[s.role]}{'·' + s.grid if s.grid else ''}）"}
+    staff = [{"userid": s.id, "name": f"{s.name}（{ROLE_NAMES.get(s.role, s.role)}{'·' + s.grid if s.grid else ''}）"}
              for s in svc.staff_desk.staff.values()]
     return render_template("simulator.html", residents=RESIDENTS, community=svc.config.community.name, staff=staff,
+                           timezone=svc.config.community.timezone,
                            grids=[{"name": g.name, "key": g.robot_key, "leader": g.leader.name} for g in svc.config.grids])
 
 
@@ -74,6 +82,8 @@ def send():
                           Recognition=rec or None)
         shown = {"type": "voice", "content": rec}
     elif mtype == "image":
+        from bot.fake_platform import sample_png      # the photo's bytes, for the bot to fetch from cgi-bin/media/get
+        svc.fake_store.put_media(f"img-{msg_id}", sample_png(64, 48, (90, 140, 200)), "image/png")
         xml = message_xml(cfg.wechat.app_id, openid, "image", now, msg_id, PicUrl=svc.base_url + SAMPLE_PHOTO, MediaId=f"img-{msg_id}")
         shown = {"type": "image", "content": SAMPLE_PHOTO}
     elif mtype == "location":
@@ -128,3 +138,108 @@ def staff_send():
     if reply:
         svc.fake_store.record(svc.clock.now(), "staff_reply", userid, {"type": "text", "content": reply})
     return jsonify(reply=reply)
+
+
+# -- the clock -------------------------------------------------------------------------------------
+
+CLOCK_UNITS = {"weeks": "周", "days": "天", "hours": "小时", "minutes": "分钟", "seconds": "秒"}
+MAX_STEP = timedelta(days=366)
+WEEKDAYS = "一二三四五六日"
+
+
+def _offset_seconds(clock) -> float | None:
+    """How far the clock is ahead of real time: the simulated clock knows; SystemClock is 0; a test's
+    FakeClock has no such notion (None)."""
+    if isinstance(clock, SystemClock):
+        return 0.0
+    value = getattr(clock, "offset_seconds", None)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _offset_text(seconds: float | None) -> str:
+    if not seconds:
+        return "" if seconds is None else "实时"
+    left, parts = int(abs(seconds)) // 60, []
+    for size, unit in ((7 * 24 * 60, "周"), (24 * 60, "天"), (60, "小时"), (1, "分钟")):
+        if left >= size:
+            parts.append(f"{left // size} {unit}")
+            left %= size
+    return ("快进 " if seconds > 0 else "拨回 ") + (" ".join(parts) or "不到 1 分钟")
+
+
+def _clock_state(svc) -> dict:
+    clock = svc.clock
+    now = clock.now()
+    tz = svc.config.community.timezone
+    local = now.astimezone(ZoneInfo(tz))
+    offset = _offset_seconds(clock)
+    return {"now": now.isoformat(), "now_local": local.isoformat(), "timezone": tz, "offset_seconds": offset,
+            "display": f"{local:%Y-%m-%d} 周{WEEKDAYS[local.weekday()]} {local:%H:%M}",
+            "offset_text": _offset_text(offset),
+            "can_advance": callable(getattr(clock, "advance", None)), "can_reset": callable(getattr(clock, "reset", None))}
+
+
+def _step(advance) -> tuple[dict | None, str | None]:
+    """{"minutes": 40} -> (kwargs for timedelta, None) or (None, why it is refused)."""
+    usage = 'advance must look like {"minutes": 40}, with ' + ", ".join(CLOCK_UNITS)
+    if not isinstance(advance, dict) or not advance:
+        return None, usage
+    for unit, amount in advance.items():
+        if unit not in CLOCK_UNITS:
+            return None, f"unknown unit {unit!r}: {usage}"
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not math.isfinite(amount):
+            return None, f"{unit} must be a number"
+    step = timedelta(**advance)
+    if step <= timedelta(0):
+        return None, 'time only moves forward here; {"reset": true} goes back to real time'
+    if step > MAX_STEP:
+        return None, "at most 366 days at a time"
+    return dict(advance), None
+
+
+def _sweep(svc) -> bool:
+    """Run the promise sweep now, in this process, as the scheduler does every minute. Only through
+    the scheduler's own sweep(): without a scheduler (tests that drive the outbox themselves) nothing
+    is swept here and the caller says so."""
+    sweep = getattr(svc.scheduler, "sweep", None)
+    if not callable(sweep):
+        return False
+    sweep()
+    return True
+
+
+@bp.get("/api/clock")
+def clock_get():
+    """The bot's time: {now (UTC), now_local (community.timezone), offset_seconds, display, ...}."""
+    return jsonify(_clock_state(_svc()))
+
+
+@bp.post("/api/clock")
+def clock_post():
+    """{"advance": {"minutes": 40}} or {"reset": true}: move the bot's clock, then sweep the 54321
+    promises at once and wake the outbox, so the reminders that came due are sent within a second."""
+    svc = _svc()
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict) or (("advance" in data) == (data.get("reset") is True)):
+        return jsonify(error='send {"advance": {"minutes": 40}} or {"reset": true}'), 400
+    clock, name = svc.clock, type(svc.clock).__name__
+    if data.get("reset") is True:
+        if not callable(getattr(clock, "reset", None)):
+            return jsonify(error=f"this bot's clock ({name}) cannot be reset"), 400
+        clock.reset()
+    else:
+        step, problem = _step(data["advance"])
+        if problem:
+            return jsonify(error=problem), 400
+        if not callable(getattr(clock, "advance", None)):
+            return jsonify(error=f"this bot's clock ({name}) cannot be advanced: only the local-mode bot started by "
+                                 f"run_bot.py (or a test's FakeClock) has a clock the simulator can move"), 400
+        clock.advance(**step)
+    try:
+        swept = _sweep(svc)
+    except Exception as e:  # noqa: BLE001 - the clock did move: say so, and why nothing was swept
+        log.exception("the promise sweep after moving the clock failed")
+        return jsonify(error=f"the clock moved but the promise sweep failed: {type(e).__name__}: {e}",
+                       **_clock_state(svc)), 500
+    svc.wake_outbox()
+    return jsonify(swept=swept, **_clock_state(svc))

@@ -2,11 +2,23 @@
 
 wechatpy's clients hard-code the token URLs, so the subclasses point every call at one base URL:
 the real platform in production, the bot's own fake platform in local mode.
+
+Channels (outbox rows):
+- robot: payload {"body": <the robot message>}, target the robot key (text, markdown or image);
+- mp_text: a customer-service message to a resident, payload {"kind", "content", "template"?}. Outside
+  the 48-hour window WeChat answers 45015 and the message goes as a template message instead
+  (wechat.templates[kind], else wechat.templates["default"]);
+- wecom_text: a WeCom app message to a staff member, payload {"content"};
+- mp_media: not sent here: the outbox worker downloads the media with fetch_media() and hands the
+  bytes to bot/media.py, which keeps them (no database code in this module).
 """
 from __future__ import annotations
 
+import json
+import logging
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 import requests
 from wechatpy.client import WeChatClient
@@ -16,8 +28,23 @@ from wechatpy.exceptions import WeChatClientException
 MP_BASE = "https://api.weixin.qq.com/cgi-bin/"
 WECOM_BASE = "https://qyapi.weixin.qq.com/cgi-bin/"
 
-# Errors that will not get better by retrying (wrong key, bad content, user out of the 48 h window).
-PERMANENT_ERRCODES = frozenset({40003, 40008, 40013, 40058, 41001, 44002, 44004, 45015, 45047, 48001, 93000})
+# Errors that will not get better by retrying (wrong key, bad content, user out of the 48 h window,
+# unknown media or template, not a follower any more).
+PERMANENT_ERRCODES = frozenset({40003, 40007, 40008, 40009, 40013, 40037, 40039, 40058, 41001, 43004, 44002, 44004,
+                                45015, 45047, 47001, 48001, 93000})
+OUT_OF_WINDOW = 45015             # customer-service message outside 48 h of the resident's last interaction
+TOKEN_ERRCODES = frozenset({40001, 40014, 42001})     # fetch a new access token and try once more
+ROBOT_IMAGE_TYPES = ("image/jpeg", "image/png")       # what a WeCom group robot shows ...
+ROBOT_IMAGE_MAX = 2 * 1024 * 1024                     # ... up to 2 MB before base64
+# Template messages: since 2023-05 WeChat shows each keyword on one line, 20 characters at most
+# (first and remark are no longer displayed but still accepted); content is limited to 200.
+TEMPLATE_KEYWORD_MAX = 20
+TEMPLATE_TEXT_MAX = 200
+TICKET_CODE = re.compile(r"\d{8}-\d{4,}")
+_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"GIF87a", "image/gif"),
+          (b"GIF89a", "image/gif"))
+
+log = logging.getLogger(__name__)
 
 
 class DeliveryError(Exception):
@@ -61,7 +88,65 @@ def _session_for(base: str) -> requests.Session:
 
 def _wechat_error(e: WeChatClientException) -> DeliveryError:
     code = e.errcode if isinstance(e.errcode, int) else None
+    if code is None and e.response is not None:
+        return DeliveryError(f"HTTP {e.response.status_code}", permanent=False)
     return DeliveryError(f"errcode {code}: {e.errmsg}", permanent=code in PERMANENT_ERRCODES, errcode=code)
+
+
+def _ok(result) -> None:
+    """wechatpy returns the raw response when a 200 body is not JSON, and the JSON otherwise (an
+    errcode other than 0 has already raised): only {"errcode": 0, ...} or an object without errcode
+    is a success."""
+    if not isinstance(result, dict):
+        status = getattr(result, "status_code", "?")
+        raise DeliveryError(f"HTTP {status}, answer not JSON")
+    code = result.get("errcode", 0)
+    if code not in (0, "0"):
+        raise DeliveryError(f"errcode {code}: {result.get('errmsg', '')}", permanent=code in PERMANENT_ERRCODES)
+
+
+def sniff_image(data: bytes) -> str | None:
+    """The image type by its first bytes (JPEG, PNG, GIF, WebP); None for anything else (SVG, HTML...)."""
+    for magic, ctype in _MAGIC:
+        if data.startswith(magic):
+            return ctype
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _one_line(text: str, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def template_data(payload: dict) -> dict:
+    """A template message's data from an mp_text payload: from payload["template"] ({code, status,
+    detail, time}) when present, else from the content (first line, the rest as remark, the ticket
+    code it names as keyword1). first/remark are cut to 200 characters, keywords to 20 on one line."""
+    content = str(payload.get("content") or "")
+    lines = [ln.strip() for ln in content.splitlines() if ln.strip()]
+    first, rest = (lines[0] if lines else ""), " ".join(lines[1:])
+    tpl = payload.get("template")
+    if isinstance(tpl, dict):
+        fields = {"first": first, "keyword1": tpl.get("code"), "keyword2": tpl.get("status"),
+                  "keyword3": tpl.get("time"), "remark": tpl.get("detail") or rest}
+    else:
+        code = TICKET_CODE.search(content)
+        fields = ({"first": first, "keyword1": code.group(0), "keyword2": first, "remark": rest} if code
+                  else {"first": first, "keyword1": first, "remark": rest})
+    return {name: {"value": _one_line(value, TEMPLATE_KEYWORD_MAX if name.startswith("keyword") else TEMPLATE_TEXT_MAX)}
+            for name, value in fields.items() if value not in (None, "")}
+
+
+def _masked(openid: str) -> str:
+    return openid[:6] + "…" if len(openid) > 8 else "…"
+
+
+@dataclass
+class Media:
+    content: bytes
+    content_type: str              # by the bytes' magic, not by what the server declared
 
 
 @dataclass
@@ -72,6 +157,8 @@ class Transports:
     agent_id: int
     timeout: float
     http: requests.Session | None = None    # robot calls: keep-alive (and TLS sessions) across pushes
+    templates: dict[str, str] = field(default_factory=dict)   # notice kind -> template id ("default")
+    media: object | None = None             # bot.config.MediaConfig: photos fetched from the media API
 
     def __post_init__(self):
         if self.http is None:
@@ -86,7 +173,7 @@ class Transports:
         t = cfg.outbox.http_timeout_seconds
         return cls(MPClient(mp_base, cfg.wechat.app_id, cfg.wechat.app_secret, t, session=token_storage),
                    WeComAppClient(qy_base, cfg.wecom.corp_id, cfg.wecom.app_secret, t, session=token_storage),
-                   qy_base, cfg.wecom.agent_id, t)
+                   qy_base, cfg.wecom.agent_id, t, templates=dict(cfg.wechat.templates), media=cfg.media)
 
     def send(self, channel: str, target: str, payload: dict) -> None:
         """Deliver one outbox row; raises DeliveryError (permanent or not)."""
@@ -94,15 +181,84 @@ class Transports:
             if channel == "robot":
                 self._robot(target, payload["body"])
             elif channel == "mp_text":
-                self.mp.message.send_text(target, payload["content"])
+                self._mp_text(target, payload)
             elif channel == "wecom_text":
-                self.wecom.message.send_text(self.agent_id, target, payload["content"])
+                _ok(self.wecom.message.send_text(self.agent_id, target, payload["content"]))
             else:
                 raise DeliveryError(f"unknown channel {channel}", permanent=True)
         except WeChatClientException as e:
             raise _wechat_error(e) from None
         except requests.RequestException as e:
             raise DeliveryError(f"network: {type(e).__name__}") from None
+
+    def _mp_text(self, openid: str, payload: dict) -> None:
+        try:
+            _ok(self.mp.message.send_text(openid, payload["content"]))
+            return
+        except WeChatClientException as e:
+            if e.errcode != OUT_OF_WINDOW:
+                raise
+        kind = str(payload.get("kind") or "")
+        template_id = self.templates.get(kind) or self.templates.get("default")
+        if not template_id:
+            raise DeliveryError(f"resident outside the 48-hour window (errcode 45015) and no template message "
+                                f"configured: set wechat.templates.{kind or 'default'} or wechat.templates.default "
+                                f"in config.yaml", permanent=True, errcode=OUT_OF_WINDOW)
+        _ok(self.mp.message.send_template(openid, template_id, template_data(payload)))
+        log.info("mp %s: outside the 48-hour window, sent %s as template message %s", _masked(openid),
+                 kind or "(no kind)", template_id)
+
+    def fetch_media(self, media_id: str) -> Media:
+        """Download media the official account received (GET cgi-bin/media/get): a JPEG, PNG, GIF or
+        WebP (by its bytes, of media.types) of at most media.max_bytes; raises DeliveryError, permanent
+        for an unknown media id, another type of body or one too large."""
+        max_bytes, types = self.media.max_bytes, set(self.media.types)
+        url = self.mp.API_BASE_URL + "media/get"
+        try:
+            for attempt in (1, 2):
+                params = {"access_token": self.mp.access_token, "media_id": media_id}
+                with self.mp._http.get(url, params=params, timeout=self.timeout, stream=True) as res:
+                    if res.status_code != 200:
+                        raise DeliveryError(f"HTTP {res.status_code}", permanent=res.status_code in (403, 404))
+                    try:
+                        declared = int(res.headers.get("Content-Length") or 0)
+                    except ValueError:
+                        declared = 0
+                    if declared > max_bytes:
+                        raise DeliveryError(f"media of {declared} bytes, over media.max_bytes {max_bytes}", permanent=True)
+                    data = bytearray()
+                    for chunk in res.iter_content(64 * 1024):
+                        data += chunk
+                        if len(data) > max_bytes:
+                            raise DeliveryError(f"media over media.max_bytes {max_bytes}", permanent=True)
+                if data[:1] == b"{":              # WeChat answers errors as JSON
+                    try:
+                        err = json.loads(bytes(data).decode("utf-8", "replace"))
+                    except ValueError:
+                        err = None
+                    if isinstance(err, dict):
+                        try:
+                            code = int(err.get("errcode") or 0)
+                        except (TypeError, ValueError):
+                            code = -1
+                        if code == 0:                 # e.g. a video's link: not a photo
+                            raise DeliveryError("media is a JSON answer, not an image", permanent=True)
+                        if code in TOKEN_ERRCODES and attempt == 1:
+                            self.mp.fetch_access_token()
+                            continue
+                        raise DeliveryError(f"errcode {code}: {err.get('errmsg', '')}",
+                                            permanent=code in PERMANENT_ERRCODES, errcode=code)
+                ctype = sniff_image(bytes(data[:16]))
+                if ctype is None or ctype not in types:
+                    shown = res.headers.get("Content-Type", "?").split(";")[0][:40]
+                    raise DeliveryError(f"media is not an allowed image ({ctype or 'unknown bytes'}, declared {shown})",
+                                        permanent=True)
+                return Media(bytes(data), ctype)
+        except WeChatClientException as e:
+            raise _wechat_error(e) from None
+        except requests.RequestException as e:
+            raise DeliveryError(f"network: {type(e).__name__}") from None
+        raise DeliveryError("access token refused twice")
 
     def _robot(self, key: str, body: dict) -> None:
         res = self.http.post(self.wecom_base + "webhook/send", params={"key": key}, json=body, timeout=self.timeout)
@@ -112,6 +268,6 @@ class Transports:
             data = res.json()
         except ValueError:
             raise DeliveryError(f"HTTP {res.status_code}, not JSON", permanent=res.status_code == 404) from None
-        code = int(data.get("errcode", -1))
+        code = int(data.get("errcode", -1)) if isinstance(data, dict) else -1
         if code != 0:
             raise DeliveryError(f"errcode {code}: {data.get('errmsg', '')}", permanent=code in PERMANENT_ERRCODES, errcode=code)

@@ -1,8 +1,9 @@
 """What the bot does with each resident message: the intake flow (no Flask, no wechatpy).
 
-Intake.handle() runs inside the caller's transaction and returns the reply text; deliveries to
-groups and residents are written to the outbox in the same transaction, so a message either has
-all its effects or none.
+Intake.handle() runs inside the caller's transaction and returns the reply text; every change to a
+ticket is a move of the domain (domain/moves.py) applied by handlers/effects.py, so deliveries are
+written to the outbox in the same transaction and a message has all its effects or none. The
+resident's conversation (a menu open, a photo waiting for words) is domain/conversation.py.
 """
 from __future__ import annotations
 
@@ -16,11 +17,16 @@ from nlp import categories
 from nlp.types import Classification, Location
 from sqlalchemy.orm import Session
 
-from handlers import push, replies
+from domain import moves
+from domain.access import Actor, Refused
+from domain.conversation import Conversation, Input, Mode
+from domain.states import ACTIVE, DONE, Role, Source, Status
+from handlers import effects, replies
 from handlers.clock import Clock
+from handlers.directory import Directory
 from handlers.inbound import Inbound
+from handlers.intents import Intent, detect
 from handlers.routing import GridRule, parse_buildings, route
-from handlers.sla import deadlines
 from storage import repositories as repo
 from storage.models import Ticket
 from storage.repositories import ResidentRow as Resident
@@ -28,11 +34,8 @@ from storage.repositories import ResidentRow as Resident
 ATTACH_WINDOW = timedelta(minutes=10)     # a photo or location within this joins the last ticket
 HOLD_PUSH = timedelta(minutes=10)         # how long a push waits for the resident's menu choice
 DUPLICATE_WINDOW = timedelta(hours=48)
-
-_PROGRESS = re.compile(r"^(进度|查询|查进度|我的工单|工单|处理进度|进展)[？?。!！]*$")
-_HUMAN = re.compile(r"^(人工|转人工|人工服务|找人|客服|联系人|电话)[？?。!！]*$")
-_HELP = re.compile(r"^(帮助|help|\?|？|菜单|怎么用|你好|您好|在吗|在不在|hello|hi)[？?。!！~]*$", re.I)
-_THANKS = re.compile(r"^(谢谢|谢谢你们|谢谢了|多谢|感谢|好的|好|嗯|ok|收到)[！!。~]*$", re.I)
+EMERGENCY_JOIN = timedelta(minutes=30)    # reports of one emergency in one place within this: one ticket
+SHORT_UNCLEAR = 20                        # characters: a short message naming no problem and no place is not a report
 
 
 @dataclass(frozen=True)
@@ -51,10 +54,11 @@ class IntakeSettings:
 
 class Intake:
     def __init__(self, settings: IntakeSettings, clock: Clock, classify=nlp.classify,
-                 grids: dict[str, repo.GridInfo] | None = None):
+                 grids: dict[str, repo.GridInfo] | None = None, directory: Directory | None = None):
         self.s = settings
         self.clock = clock
         self.classify = classify
+        self.d = directory
         # grids by name, as synced from config at start (None: read them from the database)
         self.grids = grids
         self._grid_ids = {g.id: g for g in grids.values()} if grids else {}
@@ -64,23 +68,27 @@ class Intake:
         """(reply text, ticket id or None)."""
         now = self.clock.now()
         r = repo.resident(session, msg.openid, now)
-        out = self._handle(session, r, msg, now)
+        conv = Conversation.load(r.state, now)
+        actor = Actor(Role.RESIDENT, msg.openid, "居民", resident_id=r.id)
+        out = self._handle(session, r, conv, actor, msg, now)
+        r.state = conv.dump()
         repo.save_resident(session, r)
         return out
 
-    def _handle(self, session: Session, r, msg: Inbound, now: datetime) -> tuple[str, int | None]:
-        actor = f"resident:{msg.openid}"
+    def _handle(self, session, r, conv: Conversation, actor: Actor, msg: Inbound, now: datetime):
         if msg.type == "text":
-            return self._text(session, r, msg.content.strip(), actor, now)
+            return self._text(session, r, conv, actor, msg.content.strip(), now)
         if msg.type == "voice":
             text = (msg.content or "").strip().rstrip("。.")
             if not text:
                 return replies.voice_unrecognised(), None
-            return self._text(session, r, text, actor, now)
+            return self._text(session, r, conv, actor, text, now)
         if msg.type == "image":
-            return self._image(session, r, msg, actor, now)
+            conv.route(Input.PHOTO)
+            return self._image(session, r, conv, actor, msg, now)
         if msg.type == "location":
-            return self._location(session, r, msg, actor, now)
+            conv.route(Input.LOCATION)
+            return self._location(session, r, conv, actor, msg, now)
         if msg.type == "event":
             if msg.event in ("subscribe", "subscribe_scan"):
                 return replies.welcome(self.s.community), None
@@ -88,160 +96,262 @@ class Intake:
         return replies.unsupported(), None
 
     # -- text -----------------------------------------------------------------------------------
-    def _text(self, session, r: Resident, text: str, actor: str, now: datetime):
+    def _text(self, session, r: Resident, conv: Conversation, actor: Actor, text: str, now: datetime):
         if not text:
             return replies.empty_text(), None
-        rating = (r.state or {}).get("rating")
-        if rating:
-            repo.set_state(r, rating=None)
-            answered = self._rating(session, r, rating, text, actor, now)
+        number = re.fullmatch(r"\s*(\d{1,2})\s*", text)
+        action = conv.route(Input.MENU_NUMBER if number else Input.TEXT)
+        if action == "choose_category":
+            return self._menu_choice(session, r, conv, actor, int(number.group(1)), now)
+        intent = detect(text)
+        if intent is not None:
+            answered = self._intent(session, r, conv, actor, intent, now)
             if answered is not None:
+                conv.end()
                 return answered
-        menu = (r.state or {}).get("menu")
-        if menu:
-            repo.set_state(r, menu=None)
-            if re.fullmatch(r"\s*\d{1,2}\s*", text):
-                return self._menu_choice(session, r, menu, int(text), actor, now)
-        if _PROGRESS.match(text):
-            return replies.progress(repo.tickets_of(session, r.id), self.s.timezone), None
-        if _HUMAN.match(text):
-            grid = self._grid_for(session, r, None)[0]
-            recent = repo.tickets_of(session, r.id, limit=3)
-            notice = replies.human_request(grid.name, [t.code for t in recent], msg_tail=r.openid[-4:])
-            # once per resident per hour, however often they ask
-            repo.enqueue_once(session, f"human:{r.id}:{now:%Y%m%d%H}", "wecom_text", grid.leader_userid,
-                              {"kind": "human_request", "content": notice}, now)
-            return replies.human(self.s.community, self.s.hotline, grid.leader_name), None
-        if _HELP.match(text):
-            return replies.help_text(self.s.community), None
-        if _THANKS.match(text):
-            return replies.thanks(), None
-
         c = self.classify(text)
-        photo = (r.state or {}).get("photo")      # set while a photo-only ticket may wait for words
-        if photo:
-            if photo.get("at", 0) < (now - ATTACH_WINDOW).timestamp():
-                repo.set_state(r, photo=None)
-            else:
-                waiting = repo.recent_open_ticket(session, r.id, now - ATTACH_WINDOW)
-                if waiting is not None and waiting.needs_detail:
-                    repo.set_state(r, photo=None)
-                    return self._fill_photo_ticket(session, r, waiting, text, c, actor, now)
-        if c.emergency is None and c.caution is None and not c.low_confidence:
-            joined = self._join_duplicate(session, r, text, c, actor, now)
+        if action == "fill_photo_ticket":
+            waiting = session.get(Ticket, conv.ticket_id) if conv.ticket_id else None
+            conv.end()
+            if waiting is not None and waiting.needs_detail and Status(waiting.status) in ACTIVE:
+                return self._fill_photo_ticket(session, r, waiting, text, c, actor, now)
+        if (c.category == categories.OTHER and not c.low_confidence and c.location is None and c.emergency is None
+                and c.caution is None and len(text) <= SHORT_UNCLEAR):
+            return replies.not_a_report(), None          # "嗯嗯", "有点问题": ask what and where, open nothing
+        if c.emergency is not None:
+            joined = self._join_emergency(session, r, actor, text, c, now)
             if joined is not None:
                 return joined
-        return self._open_ticket(session, r, text, c, actor, now)
+        if c.emergency is None and c.caution is None and not c.low_confidence:
+            joined = self._join_duplicate(session, r, actor, text, c, now)
+            if joined is not None:
+                return joined
+        return self._open_ticket(session, r, conv, actor, text, c, now)
 
-    def _open_ticket(self, session, r: Resident, text: str, c: Classification, actor: str, now: datetime):
-        grid, located, loc = self._grid_for(session, r, c.location)
-        ticket = self._new_ticket(session, r, grid, c.category, text, loc, now, c=c,
-                                  confirmed=not (c.low_confidence and c.emergency is None))
-        repo.add_event(session, ticket, actor, "created", now, category=c.category,
-                       confidence=round(c.confidence, 3), terms=c.terms[:8], emergency=ticket.emergency,
-                       caution=c.caution.kind if c.caution else None)
-        lead = self._alert(session, grid, ticket, c, now)
-        if c.low_confidence and c.emergency is None:
-            options = c.menu or [code for code, _ in c.top if code != categories.OTHER][:3] + [categories.OTHER]
-            repo.set_state(r, menu={"ticket_id": ticket.id, "options": options})
-            # the push waits for the resident's choice, unless they may be in danger
-            self._push(session, ticket, grid, now, not_before=None if c.caution else now + HOLD_PUSH)
-            return lead + replies.menu(ticket.code, options), ticket.id
-        self._push(session, ticket, grid, now)
-        d = deadlines(ticket.category, now)
-        return lead + replies.accepted(ticket.code, ticket.category, grid.leader_name, d.fix_is_plan, located,
-                                       c.emergency is not None), ticket.id
-
-    def _menu_choice(self, session, r: Resident, menu: dict, n: int, actor: str, now: datetime):
-        options: list[str] = menu["options"]
-        ticket = session.get(Ticket, menu["ticket_id"])
-        if ticket is None or ticket.status != repo.OPEN:
-            return replies.empty_text(), None
-        if not 1 <= n <= len(options):
-            repo.set_state(r, menu=menu)        # keep the menu open
-            return replies.menu_invalid(len(options)), ticket.id
-        chosen = options[n - 1]
-        old = ticket.category
-        self._recategorise(ticket, chosen, now)
-        ticket.category_confirmed = True
-        repo.add_event(session, ticket, actor, "category_chosen", now, old=old, new=chosen)
-        held = repo.cancel_pending(session, ticket.id, "ticket_push")
-        grid = self._grid_by_id(session, ticket.grid_id)
-        self._push(session, ticket, grid, now, title="新工单" if held else "类别更正", key="chosen")
-        d = deadlines(chosen, ticket.created_at)
-        return replies.accepted(ticket.code, chosen, grid.leader_name, d.fix_is_plan,
-                                ticket.location_text is not None, ticket.emergency is not None), ticket.id
-
-    def _rating(self, session, r: Resident, rating: dict, text: str, actor: str, now: datetime):
-        """The resident's answer to "please rate 1-5" after a ticket was resolved (None: not an answer)."""
-        t = session.get(Ticket, rating["ticket_id"])
-        if t is None:
-            return None
-        if re.fullmatch(r"\s*[1-5]\s*分?\s*", text):
-            t.rating = int(text.strip()[0])
-            repo.add_event(session, t, actor, "rated", now, score=t.rating)
-            return replies.rated(t.code, t.rating), t.id
-        if re.fullmatch(r"(没|没有|未)解决[了！!。]*|不满意[！!。]*", text.strip()):
-            t.status, t.resolved_at, t.updated_at = repo.OPEN, None, now
-            repo.add_event(session, t, actor, "reopened", now, reason="resident: not solved")
-            self._push(session, t, self._grid_by_id(session, t.grid_id), now, title="居民反馈未解决",
-                       key=f"reopen{now.timestamp():.0f}")
-            return replies.not_solved(t.code), t.id
+    def _intent(self, session, r: Resident, conv: Conversation, actor: Actor, m, now: datetime):
+        """The answer to a message that is not a report (None: treat it as a report after all)."""
+        match m.intent:
+            case Intent.COMMAND:
+                return replies.command_from_resident(), None
+            case Intent.PROGRESS:
+                return replies.progress(repo.tickets_of(session, r.id), self.s.timezone), None
+            case Intent.HUMAN:
+                return self._human(session, r, now)
+            case Intent.HELP:
+                return replies.help_text(self.s.community), None
+            case Intent.THANKS | Intent.ACK:
+                pending = repo.pending_ratings(session, r.id)
+                return (replies.thanks() + (replies.rate_hint(pending[0][1].code) if pending else "")), None
+            case Intent.PLUS_ONE:
+                return replies.plus_one_alone(), None
+            case Intent.RATE | Intent.NOT_SOLVED:
+                return self._feedback(session, r, actor, m, now)
+            case Intent.CANCEL | Intent.URGE:
+                return self._own_ticket_move(session, r, actor, m, now)
         return None
 
-    def _join_duplicate(self, session, r: Resident, text: str, c: Classification, actor: str, now: datetime):
+    def _human(self, session, r: Resident, now: datetime):
+        grid = self._grid_for(session, r, None, Conversation())[0]
+        recent = repo.tickets_of(session, r.id, limit=3)
+        notice = replies.human_request(grid.name, [t.code for t in recent], msg_tail=r.openid[-4:])
+        # once per resident per hour, however often they ask
+        repo.enqueue_once(session, f"human:{r.id}:{now:%Y%m%d%H}", "wecom_text", grid.leader_userid,
+                          {"kind": "human_request", "content": notice}, now)
+        return replies.human(self.s.community, self.s.hotline, grid.leader_name), None
+
+    # -- ratings and "没解决": they belong to a ticket, reporter and "+1" followers alike ----------
+    def _feedback(self, session, r: Resident, actor: Actor, m, now: datetime):
+        if m.ticket is not None:
+            t = self._named_ticket(session, m.ticket, now)
+            if t is None or not repo.is_involved(session, t, r.id):
+                return replies.no_such_ticket_of_yours(m.ticket), None
+            pending = [(None, t)]
+        else:
+            pending = repo.pending_ratings(session, r.id)
+            if not pending:
+                if m.intent == Intent.RATE:
+                    return None                   # a bare number with nothing to rate: not an answer
+                recent = [t for t in repo.tickets_of(session, r.id, limit=3) if Status(t.status) in DONE]
+                if not recent:
+                    return replies.nothing_to_rate(), None
+                pending = [(None, recent[0])] if len(recent) == 1 else [(None, t) for t in recent]
+            if len(pending) > 1:
+                return replies.which_ticket([t.code for _, t in pending], m.intent == Intent.RATE), None
+        t = pending[0][1]
+        grid = self._grid_by_id(session, t.grid_id)
         try:
-            from nlp.similarity import THRESHOLD, similar
-        except ImportError:          # first version of nlp: no duplicate matching
-            return None
-        grid, _, loc = self._grid_for(session, r, c.location)
+            if m.intent == Intent.RATE:
+                out = moves.rate(t, actor, now, self.d.policy, m.score, reporter=t.resident_id == r.id)
+                repo.record_rating(session, t, r.id, m.score, now)
+                if m.score <= self.d.policy.low_rating and self.d.policy.reopen_on_low_rating:
+                    effects.apply(session, t, out, actor, now, self.d, grid)
+                    out = moves.reopen(t, actor, now, self.d.policy, f"居民评价 {m.score} 分", involved=True)
+                    effects.apply(session, t, out, actor, now, self.d, grid)
+                    return replies.not_solved(t.code), t.id
+                effects.apply(session, t, out, actor, now, self.d, grid)
+                return replies.rated(t.code, m.score), t.id
+            out = moves.reopen(t, actor, now, self.d.policy, "居民反馈没解决", involved=True)
+            repo.record_rating(session, t, r.id, None, now, closed_round=t.round - 1)
+        except Refused as e:
+            return replies.refused(str(e)), t.id
+        effects.apply(session, t, out, actor, now, self.d, grid)
+        return replies.not_solved(t.code), t.id
+
+    def _own_ticket_move(self, session, r: Resident, actor: Actor, m, now: datetime):
+        """取消 and 催办 on the resident's own active ticket (the one named, or the newest)."""
+        if m.ticket is not None:
+            t = self._named_ticket(session, m.ticket, now)
+            if t is None or not repo.is_involved(session, t, r.id):
+                return replies.no_such_ticket_of_yours(m.ticket), None
+        else:
+            active = repo.active_tickets_of(session, r.id)
+            if not active:
+                return (replies.nothing_to_urge() if m.intent == Intent.URGE else replies.nothing_to_cancel()), None
+            if len(active) > 1 and m.intent == Intent.CANCEL:
+                return replies.which_to_cancel([t.code for t in active]), None
+            t = active[0]
+        grid = self._grid_by_id(session, t.grid_id)
+        try:
+            if m.intent == Intent.CANCEL:
+                out = moves.cancel(t, actor, now, "居民撤销", involved=True)
+                reply = replies.cancelled(t.code)
+            else:
+                out = moves.urge(t, actor, now)
+                reply = replies.urged(t.code)
+        except Refused as e:
+            return replies.refused(str(e)), t.id
+        effects.apply(session, t, out, actor, now, self.d, grid)
+        return reply, t.id
+
+    def _named_ticket(self, session, token: str, now: datetime) -> Ticket | None:
+        from handlers.commands.registry import ticket_code
+        return repo.ticket_by_code(session, ticket_code(token, now, self.s.timezone))
+
+    # -- opening a ticket -----------------------------------------------------------------------
+    def _open_ticket(self, session, r: Resident, conv: Conversation, actor: Actor, text: str, c: Classification,
+                     now: datetime):
+        grid, located, loc = self._grid_for(session, r, c.location, conv)
+        menu = c.low_confidence and c.emergency is None
+        hold = None if (c.caution or not menu) else now + HOLD_PUSH     # the push waits for the menu choice
+        t, out = self._new_ticket(session, r, conv, actor, grid, c.category, text, loc, now, c=c, confirmed=not menu,
+                                  hold=hold)
+        effects.apply(session, t, out, actor, now, self.d, grid)
+        lead = self._alert(c)
+        if menu:
+            options = c.menu or [code for code, _ in c.top if code != categories.OTHER][:3] + [categories.OTHER]
+            conv.enter(Mode.MENU, now, t.id, options)
+            return lead + replies.menu(t.code, options), t.id
+        return lead + self._accepted(t, grid, located), t.id
+
+    def _accepted(self, t, grid, located: bool) -> str:
+        from handlers.render import onsite_promise
+        return replies.accepted(t.code, t.category, grid.leader_name, self.d.policy.is_complex(t.category), located,
+                                t.emergency is not None, onsite_promise(self.d, t.category, t.emergency is not None),
+                                party=self.d.party_name(self.d.policy.category_party[t.category])
+                                if t.category in self.d.policy.category_party else None)
+
+    def _menu_choice(self, session, r: Resident, conv: Conversation, actor: Actor, n: int, now: datetime):
+        options = conv.options
+        ticket = session.get(Ticket, conv.ticket_id) if conv.ticket_id else None
+        if ticket is None or Status(ticket.status) not in ACTIVE:
+            conv.end()
+            return replies.empty_text(), None
+        if not 1 <= n <= len(options):
+            return replies.menu_invalid(len(options)), ticket.id      # the menu stays open
+        conv.end()
+        chosen = options[n - 1]
+        held = repo.cancel_pending(session, ticket.id, "new_ticket")
+        out = moves.recategorise(ticket, actor, now, self.d.policy, chosen, chosen_by_resident=True,
+                                 category_urgent=categories.get(chosen).is_urgent(ticket.emergency), pushed=not held)
+        grid = self._grid_by_id(session, ticket.grid_id)
+        effects.apply(session, ticket, out, actor, now, self.d, grid)
+        return self._accepted(ticket, grid, ticket.location_text is not None), ticket.id
+
+    def _join_duplicate(self, session, r: Resident, actor: Actor, text: str, c: Classification, now: datetime):
+        from nlp.similarity import THRESHOLD, similar
+        grid, _, loc = self._grid_for(session, r, c.location, Conversation())
         # other residents' tickets only; none located in another building (similar() vetoes those)
         for t in repo.open_tickets_like(session, grid.id, c.category, now - DUPLICATE_WINDOW, exclude_resident=r.id,
                                         building=loc.building if loc is not None else None):
             t_loc = Location(text=t.location_text or "", building=t.building, unit=t.unit, room=t.room) if t.location_text else None
             if similar(text, t.text, loc, t_loc) >= THRESHOLD:
                 if repo.add_follower(session, t, r.id, now):
-                    repo.add_event(session, t, actor, "plus_one", now, text=nlp.mask_pii(text)[:200])
+                    repo.add_event(session, t, actor.tag, "plus_one", now, text=nlp.mask_pii(text)[:200])
                 return replies.duplicate(t.code, t.category), t.id
         return None
 
+    def _join_emergency(self, session, r: Resident, actor: Actor, text: str, c: Classification, now: datetime):
+        """A second report of one emergency (same kind, same grid, same building when both say) within
+        minutes joins the first: one @all page, every reporter told the number to call."""
+        grid, _, loc = self._grid_for(session, r, c.location, Conversation())
+        t = repo.recent_emergency(session, grid.id, c.emergency.kind, now - EMERGENCY_JOIN,
+                                  loc.building if loc is not None else None)
+        if t is None or t.resident_id == r.id:
+            return None
+        if repo.add_follower(session, t, r.id, now):
+            repo.add_event(session, t, actor.tag, "plus_one", now, text=nlp.mask_pii(text)[:200], emergency=True)
+        return self._alert(c) + replies.emergency_joined(t.code, grid.leader_name), t.id
+
+    def open_for_staff(self, session, staff: Actor, text: str, source: Source, now: datetime) -> str:
+        """/new: a ticket staff file for a hotline call, a walk-in or a patrol (未诉先办); classified
+        and routed as a resident's report, recorded with its source and the staff member as actor."""
+        c = self.classify(text)
+        loc = c.location
+        name, located = route(loc, list(self.s.grid_rules), self.s.default_grid)
+        grid = (self.grids or {}).get(name) or repo.grid_by_name(session, name)
+        t, out = self._new_ticket(session, None, Conversation(), staff, grid, c.category, text, loc, now, c=c,
+                                  source=source)
+        effects.apply(session, t, out, staff, now, self.d, grid)
+        return (f"已登记 #{t.code}（{categories.name_of(t.category)}，{grid.name}）"
+                f"{'' if located else '，未识别出楼栋，请 /show 核对'}，已推送网格群。")
+
     # -- photos and places ------------------------------------------------------------------------
-    def _image(self, session, r: Resident, msg: Inbound, actor: str, now: datetime):
+    def _image(self, session, r: Resident, conv: Conversation, actor: Actor, msg: Inbound, now: datetime):
         t = repo.recent_open_ticket(session, r.id, now - ATTACH_WINDOW)
+        grid = self._grid_by_id(session, t.grid_id) if t is not None else None
         if t is not None:
-            repo.attach(session, t, "image", now, media_id=msg.media_id, url=msg.pic_url)
-            repo.add_event(session, t, actor, "photo_added", now, media_id=msg.media_id)
+            a = repo.attach(session, t, "image", now, media_id=msg.media_id, url=msg.pic_url)
+            repo.add_event(session, t, actor.tag, "photo_added", now, media_id=msg.media_id)
+            self._fetch_photo(session, a, t, grid, now)
             return replies.photo_attached(t.code), t.id
-        grid, _, loc = self._grid_for(session, r, None)
-        t = self._new_ticket(session, r, grid, categories.OTHER, "", loc, now, confirmed=False, needs_detail=True)
-        repo.set_state(r, photo={"ticket_id": t.id, "at": now.timestamp()})   # the next words fill it
-        repo.attach(session, t, "image", now, media_id=msg.media_id, url=msg.pic_url)
-        repo.add_event(session, t, actor, "created", now, category=t.category, via="photo")
-        self._push(session, t, grid, now, not_before=now + HOLD_PUSH)
+        grid, _, loc = self._grid_for(session, r, None, conv)
+        t, out = self._new_ticket(session, r, conv, actor, grid, categories.OTHER, "", loc, now, confirmed=False,
+                                  needs_detail=True, hold=now + HOLD_PUSH, via="photo")
+        effects.apply(session, t, out, actor, now, self.d, grid)
+        conv.enter(Mode.PHOTO_WORDS, now, t.id)                      # the next words fill it
+        a = repo.attach(session, t, "image", now, media_id=msg.media_id, url=msg.pic_url)
+        self._fetch_photo(session, a, t, grid, now)
         return replies.photo_new(t.code), t.id
 
-    def _fill_photo_ticket(self, session, r, t: Ticket, text: str, c: Classification, actor: str, now: datetime):
+    @staticmethod
+    def _fetch_photo(session, a, t, grid, now: datetime) -> None:
+        """Fetch the photo from WeChat's media API at once (media ids expire after 3 days) and show it
+        to the group; bot/media.py keeps it."""
+        if not a.media_id:
+            return
+        session.flush()
+        repo.enqueue(session, "mp_media", a.media_id, {"kind": "fetch_media", "attachment_id": a.id, "ticket_id": t.id,
+                                                     "robot_key": grid.robot_key if grid else None}, now,
+                     ticket_id=t.id, dedupe_key=f"a{a.id}:fetch")
+
+    def _fill_photo_ticket(self, session, r, t: Ticket, text: str, c: Classification, actor: Actor, now: datetime):
         """Words arriving after a photo-only report complete that ticket instead of opening another."""
-        t.text, t.needs_detail, t.category_confirmed = text, False, True
-        t.confidence, t.terms = c.confidence, c.terms[:8]
-        self._recategorise(t, c.category, now, emergency=c.emergency.kind if c.emergency else None,
-                           caution=c.caution is not None)
+        t.text, t.confidence, t.terms = text, c.confidence, c.terms[:8]
         grid = self._grid_by_id(session, t.grid_id)
         if c.location is not None and t.location_text is None:
-            grid, _, loc = self._grid_for(session, r, c.location)
+            grid, _, loc = self._grid_for(session, r, c.location, Conversation())
             self._set_location(t, loc)
             t.grid_id = grid.id
-        repo.add_event(session, t, actor, "detail_added", now, category=c.category,
-                       emergency=c.emergency.kind if c.emergency else None,
-                       caution=c.caution.kind if c.caution else None)
-        held = repo.cancel_pending(session, t.id, "ticket_push")
-        self._push(session, t, grid, now, title="新工单" if held else "工单补充", key="detail")
-        lead = self._alert(session, grid, t, c, now)       # the words may say what the photo showed
-        d = deadlines(t.category, t.created_at)
-        return lead + replies.accepted(t.code, t.category, grid.leader_name, d.fix_is_plan,
-                                       t.location_text is not None, t.emergency is not None), t.id
+        held = repo.cancel_pending(session, t.id, "new_ticket")
+        out = moves.add_detail(t, actor, now, self.d.policy, category=c.category,
+                               emergency=c.emergency.kind if c.emergency else None, caution=c.caution is not None,
+                               category_urgent=categories.get(c.category).is_urgent(c.emergency.kind if c.emergency else None),
+                               pushed=not held)
+        session.flush()
+        effects.apply(session, t, out, actor, now, self.d, grid)
+        return self._alert(c) + self._accepted(t, grid, t.location_text is not None), t.id
 
-    def _location(self, session, r: Resident, msg: Inbound, actor: str, now: datetime):
+    def _location(self, session, r: Resident, conv: Conversation, actor: Actor, msg: Inbound, now: datetime):
         label = msg.label or f"{msg.latitude:.5f},{msg.longitude:.5f}"
         t = repo.recent_open_ticket(session, r.id, now - ATTACH_WINDOW)
         if t is not None:
@@ -249,16 +359,16 @@ class Intake:
             if t.location_text is None:
                 t.location_text = label[:128]
             repo.attach(session, t, "location", now, label=label)
-            repo.add_event(session, t, actor, "location_added", now, label=label)
+            repo.add_event(session, t, actor.tag, "location_added", now, label=label)
             return replies.location_attached(t.code, label), t.id
-        repo.set_state(r, location={"lat": msg.latitude, "lng": msg.longitude, "label": label})
+        conv.location = {"lat": msg.latitude, "lng": msg.longitude, "label": label}
         return replies.location_kept(label), None
 
     # -- helpers ----------------------------------------------------------------------------------
-    def _grid_for(self, session, r: Resident, loc: Location | None):
+    def _grid_for(self, session, r: Resident, loc: Location | None, conv: Conversation):
         """(grid row, located?, location used). Falls back to the resident's known building or kept place."""
         if loc is None:
-            kept = (r.state or {}).get("location")
+            kept = conv.location
             if kept:
                 loc = nlp.find_location(kept["label"]) or Location(text=kept["label"], area=kept["label"])
             elif r.building:
@@ -270,28 +380,30 @@ class Intake:
     def _grid_by_id(self, session, grid_id: int) -> repo.GridInfo:
         return self._grid_ids.get(grid_id) or repo.grid_by_id(session, grid_id)
 
-    def _new_ticket(self, session, r: Resident, grid, category: str, text: str, loc: Location | None,
-                    now: datetime, c: Classification | None = None, *, confirmed: bool = True,
-                    needs_detail: bool = False) -> SimpleNamespace:
-        """Insert a ticket (one Core INSERT) and return its values as attributes (id included)."""
+    def _new_ticket(self, session, r: Resident, conv: Conversation, actor: Actor, grid, category: str, text: str,
+                    loc: Location | None, now: datetime, c: Classification | None = None, *, confirmed: bool = True,
+                    needs_detail: bool = False, hold: datetime | None = None, source: Source = Source.WECHAT,
+                    via: str | None = None):
+        """Insert a ticket (one Core INSERT) opened by the domain; returns (ticket values with id, outcome)."""
         emergency = c.emergency.kind if c and c.emergency else None
-        d = deadlines(category, now)
-        t = SimpleNamespace(code=repo.next_ticket_code(session, now, self.s.timezone), category=category,
-                            priority=_priority(category, emergency, caution=bool(c and c.caution)),
-                            emergency=emergency, status=repo.OPEN, text=text,
-                            confidence=c.confidence if c else 0.0, terms=(c.terms[:8] if c else []),
-                            category_confirmed=confirmed, needs_detail=needs_detail, grid_id=grid.id, resident_id=r.id,
-                            created_at=now, updated_at=now, due_onsite_at=d.onsite, due_fix_at=d.fix,
-                            location_text=None, building=None, unit=None, room=None, latitude=None, longitude=None)
+        t = new_ticket_values(session, self.s.timezone, now, grid=grid, category=category, text=text, emergency=emergency,
+                              caution=bool(c and c.caution), c=c, confirmed=confirmed, needs_detail=needs_detail,
+                              resident_id=r.id if r is not None else None, source=source)
         self._set_location(t, loc)
-        kept = (r.state or {}).get("location")
-        if kept:
-            t.latitude, t.longitude = kept.get("lat"), kept.get("lng")
-            repo.set_state(r, location=None)
-        if loc is not None and loc.building and r.building != loc.building:
+        if conv.location:
+            t.latitude, t.longitude = conv.location.get("lat"), conv.location.get("lng")
+            conv.location = None
+        if r is not None and loc is not None and loc.building and r.building != loc.building:
             r.building = loc.building
-        t.id = repo.insert_ticket(session, **vars(t))
-        return t
+        out = moves.open_ticket(t, actor, now, self.d.policy, hold_push_until=hold, category=category,
+                                confidence=round(c.confidence, 3) if c else None, terms=c.terms[:8] if c else [],
+                                emergency=emergency, caution=c.caution.kind if c and c.caution else None,
+                                source=str(source), **({"via": via} if via else {}))
+        t.id = repo.insert_ticket(session, **{k: v for k, v in vars(t).items() if k != "grid_name"})
+        lead = self.d.policy.category_party.get(category)
+        if lead:
+            repo.add_party(session, t.id, lead, "lead", 1, now, "system:bot", None)
+        return t, out
 
     @staticmethod
     def _set_location(t, loc: Location | None) -> None:
@@ -300,38 +412,25 @@ class Intake:
             t.building, t.unit, t.room = loc.building, loc.unit, loc.room
 
     @staticmethod
-    def _recategorise(t: Ticket, category: str, now: datetime, emergency: str | None = None,
-                      caution: bool = False) -> None:
-        t.category, t.updated_at = category, now
-        if emergency:
-            t.emergency = emergency
-        # a new category can make a ticket urgent, never less so (as /recat): what made it urgent
-        # (a caution, a staff member's /urgent) is not undone by the resident's menu choice
-        if _priority(category, t.emergency, caution) == "urgent":
-            t.priority = "urgent"
-        d = deadlines(category, t.created_at)
-        t.due_onsite_at, t.due_fix_at = d.onsite, d.fix
-
-    @staticmethod
-    def _alert(session, grid, t, c: Classification, now: datetime) -> str:
-        """The line that leads the reply when the message may report a danger to life. An emergency
-        also pages the grid's group with @all (once per ticket); a caution only makes the ticket
-        urgent, which @-mentions the leader in its push."""
+    def _alert(c: Classification) -> str:
+        """The line that leads the reply when the message may report a danger to life (the @all page
+        itself is a notice of the ticket's opening, sent once per ticket)."""
         if c.emergency is not None:
-            repo.enqueue(session, "robot", grid.robot_key,
-                         {"kind": "emergency_push", "body": push.emergency_text(t, c.emergency.number)},
-                         now, ticket_id=t.id, dedupe_key=f"t{t.id}:emergency")
             return replies.emergency_first(c.emergency.advice) + "\n"
         if c.caution is not None:
             return replies.caution_first(c.caution.number) + "\n"
         return ""
 
-    def _push(self, session, t: Ticket, grid, now: datetime, *, not_before: datetime | None = None,
-              title: str = "新工单", key: str = "new") -> None:
-        body = push.ticket_markdown(t, self.s.timezone, leader_userid=grid.leader_userid, title=title)
-        repo.enqueue(session, "robot", grid.robot_key, {"kind": "ticket_push", "body": body}, now,
-                     ticket_id=t.id, dedupe_key=f"t{t.id}:{key}", not_before=not_before)
 
-
-def _priority(category: str, emergency: str | None, caution: bool = False) -> str:
-    return "urgent" if emergency or caution or categories.get(category).is_urgent(emergency) else "normal"
+def new_ticket_values(session, tz: str, now: datetime, *, grid, category: str, text: str, emergency: str | None,
+                      caution: bool, c: Classification | None, confirmed: bool, needs_detail: bool,
+                      resident_id: int | None, source: Source) -> SimpleNamespace:
+    """A new ticket's columns before the domain opens it (status, round and deadlines come from there)."""
+    return SimpleNamespace(
+        code=repo.next_ticket_code(session, now, tz), category=category,
+        priority=str(moves.priority_for(categories.get(category).is_urgent(emergency), emergency, caution)),
+        emergency=emergency, status=str(Status.OPEN), round=1, source=str(source), text=text,
+        confidence=c.confidence if c else 0.0, terms=(c.terms[:8] if c else []), category_confirmed=confirmed,
+        needs_detail=needs_detail, grid_id=grid.id, grid_name=grid.name, resident_id=resident_id, created_at=now,
+        updated_at=now, due_onsite_at=None, due_fix_at=None, location_text=None, building=None, unit=None, room=None,
+        latitude=None, longitude=None)

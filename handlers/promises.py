@@ -1,47 +1,68 @@
-"""Keeping the community's promises on a timer (run by the scheduler in every worker; each notice has
-an outbox dedupe key, so however many workers sweep, it is sent once).
+"""Keeping the community's promises on a timer (run by the scheduler; each notice has an outbox
+dedupe key and each milestone row a stage, so however many workers sweep, it is sent once).
 
-- "54321": a reminder with @leader when nobody is on site after 40 minutes, an escalation to the
-  committee when the fix (3 hours) or plan (2 days) is late, a return-visit task a week after closing.
+- "54321": every milestone of every round (on site, fix or plan, a party's reply, the return visit)
+  is warned about before its deadline and escalated up the ladder in config after it
+  (domain/promises.py decides; this module reads what is due and writes what to send).
 - "周周转": every week, per grid, what was found, done and is still open.
+
+The sweep reads only milestones whose next_check_at has come (an index), never the history: its
+cost does not grow with the number of tickets (bench/bench_sweep.py).
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from handlers.sla import RETURN_VISIT
+from domain.access import SWEEP
+from domain.moves import Tell
+from domain.promises import step
+from domain.states import ACTIVE, DONE, EventKind, Milestone, Status
+from handlers import effects
+from handlers.directory import Directory
 from nlp import categories
 from storage import repositories as repo
-from storage.models import Grid, Ticket
+from storage.models import Grid, Ticket, TicketEvent, TicketMilestone
+
+SWEEP_BATCH = 500
+_M = TicketMilestone.__table__
+_SET_STAGE = (update(_M).where(_M.c.id == bindparam("m_id"), _M.c.stage == bindparam("old_stage"))
+              .values(stage=bindparam("new_stage"), next_check_at=bindparam("next_at")))
 
 
 def _robot(text: str) -> dict:
     return {"msgtype": "markdown", "markdown": {"content": text}}
 
 
-def sweep_overdue(session: Session, now: datetime, committee: list[str]) -> int:
-    """Reminders and escalations for late tickets; returns how many notices were queued."""
-    queued = 0
-    late_onsite = select(Ticket).where(Ticket.status == repo.OPEN, Ticket.onsite_at.is_(None),
-                                       Ticket.due_onsite_at < now, Ticket.needs_detail.is_(False))
-    for t in session.scalars(late_onsite):
-        text = (f"**⏰ 超时未到场 #{t.code}｜{categories.name_of(t.category)}**\n> 地点：{t.location_text or '未说明'}\n"
-                f"> 已超过40分钟到场时限，到场后请发送 /onsite {t.code}\n<@{t.grid.leader_userid}>")
-        queued += repo.enqueue_once(session, f"t{t.id}:late_onsite", "robot", t.grid.robot_key, {"kind": "reminder", "body": _robot(text)}, now, t.id)
-    late_fix = select(Ticket).where(Ticket.status == repo.OPEN, Ticket.due_fix_at < now)
-    for t in session.scalars(late_fix):
-        for userid in committee:
-            queued += repo.enqueue_once(session, f"t{t.id}:late_fix:{userid}", "wecom_text", userid,
-                            {"kind": "escalation", "content": f"【督办】#{t.code}（{categories.name_of(t.category)}，{t.grid.name}）已超过处理时限，请协调。"}, now, t.id)
-    revisit = select(Ticket).where(Ticket.status == "resolved", Ticket.resolved_at < now - RETURN_VISIT, Ticket.rating.is_(None))
-    for t in session.scalars(revisit):
-        target = t.assignee or t.grid.leader_userid
-        queued += repo.enqueue_once(session, f"t{t.id}:revisit", "wecom_text", target,
-                        {"kind": "revisit", "content": f"【回访】#{t.code} 已办结一周，居民未评价，请回访并记录 /note {t.code} 回访情况。"}, now, t.id)
+def sweep(session: Session, now: datetime, d: Directory, grid_of, limit: int = SWEEP_BATCH) -> int:
+    """Warnings and escalations due now; returns how many notices were queued. A milestone whose
+    ticket is no longer being worked (done, merged, cancelled) is retired without a word, except
+    the return visit, which is owed after the fix."""
+    q = (select(TicketMilestone, Ticket).join(Ticket, Ticket.id == TicketMilestone.ticket_id)
+         .where(TicketMilestone.next_check_at <= now, TicketMilestone.met_at.is_(None))
+         .order_by(TicketMilestone.next_check_at).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update(of=TicketMilestone, skip_locked=True)    # two sweeps take different rows
+    rows = session.execute(q).all()
+    queued, updates = 0, []
+    for m, t in rows:
+        live = Status(t.status) in (DONE if m.name == Milestone.VISIT else ACTIVE) and m.round == t.round
+        if not live or m.due_at is None:
+            updates.append({"m_id": m.id, "old_stage": m.stage, "new_stage": m.stage, "next_at": None})
+            continue
+        s = step(d.policy, m.name, m.party, m.due_at, m.stage, now, has_assignee=bool(t.assignee))
+        grid = grid_of(session, t.grid_id)
+        for tell in s.tells:
+            queued += effects.send(session, t, tell, now, d, grid)
+            kind = EventKind.WARNED if s.warned else EventKind.ESCALATED
+            repo.add_event(session, t, SWEEP.tag, str(kind), now, milestone=m.name, party=m.party,
+                           rung=s.rung, to=tell.to)
+        updates.append({"m_id": m.id, "old_stage": m.stage, "new_stage": s.stage, "next_at": s.next_check_at})
+    if updates:
+        session.connection().execute(_SET_STAGE, updates)
     return queued
 
 
@@ -54,8 +75,8 @@ def weekly_review(session: Session, now: datetime, tz: str) -> int:
         base = select(func.count()).select_from(Ticket).where(Ticket.grid_id == g.id)
         found = session.scalar(base.where(Ticket.created_at >= start, Ticket.created_at < now))
         done = session.scalar(base.where(Ticket.resolved_at >= start, Ticket.resolved_at < now))
-        still = session.scalar(base.where(Ticket.status == repo.OPEN))
-        late = session.scalar(base.where(Ticket.status == repo.OPEN, Ticket.due_fix_at < now))
+        still = session.scalar(base.where(Ticket.status.in_(repo.ACTIVE_STATES)))
+        late = session.scalar(base.where(Ticket.status.in_(repo.ACTIVE_STATES), Ticket.due_fix_at < now))
         rating = session.scalar(select(func.avg(Ticket.rating)).where(Ticket.grid_id == g.id, Ticket.resolved_at >= start))
         top = session.execute(select(Ticket.category, func.count()).where(Ticket.grid_id == g.id, Ticket.created_at >= start)
                               .group_by(Ticket.category).order_by(func.count().desc()).limit(3)).all()

@@ -13,7 +13,7 @@ def _when(dt: datetime, tz: str) -> str:
     return dt.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
 
 
-def ticket_markdown(t, tz: str, *, leader_userid: str | None, title: str = "新工单") -> dict:
+def ticket_markdown(t, tz: str, *, leader_userid: str | None, title: str = "新工单", deadline: str | None = None) -> dict:
     """Robot payload for a ticket; @-mentions the leader for urgent tickets."""
     text = mask_pii(t.text or "（照片，待补充文字）")
     if len(text) > MAX_TEXT:
@@ -23,8 +23,8 @@ def ticket_markdown(t, tz: str, *, leader_userid: str | None, title: str = "新�
     if t.priority == "urgent":
         head += ' <font color="warning">紧急</font>'
     lines = [head, f"> 地点：{place}", f"> 内容：{text}"]
-    if t.due_onsite_at and t.due_fix_at:
-        lines.append(f"> 时限：{_when(t.due_onsite_at, tz)} 前到场，{_when(t.due_fix_at, tz)} 前处理")
+    if deadline:
+        lines.append(f"> 时限：{deadline}")
     if t.terms:
         lines.append(f'> <font color="comment">分类依据：{"、".join(t.terms[:5])}（{t.confidence:.0%}）</font>')
     if t.priority == "urgent" and leader_userid:

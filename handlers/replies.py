@@ -4,9 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from domain.states import status_name
 from nlp import categories
-
-STATUS_NAMES = {"open": "处理中", "resolved": "已解决", "closed": "已办结"}
 
 
 def welcome(community: str) -> str:
@@ -21,12 +20,14 @@ def help_text(community: str) -> str:
     return welcome(community)
 
 
-def accepted(code: str, category: str, leader: str, fix_is_plan: bool, located: bool, emergency: bool) -> str:
+def accepted(code: str, category: str, leader: str, fix_is_plan: bool, located: bool, emergency: bool,
+             onsite: str = "40分钟", party: str | None = None) -> str:
     name = categories.name_of(category)
     if emergency:
         text = f"已受理 #{code}（{name}），已通知网格长 {leader} 立即处置。回复“进度”查看。"
     else:
-        text = f"已受理 #{code}（{name}）。网格长 {leader} 将在40分钟内到场处理。回复“进度”查看。"
+        also = f"，并已派给{party}" if party else ""
+        text = f"已受理 #{code}（{name}）{also}。网格长 {leader} 将在{onsite}内到场处理。回复“进度”查看。"
     if fix_is_plan:
         text += "这类问题需要协调，2天内会给您处理方案。"
     if not located:
@@ -116,7 +117,7 @@ def progress(tickets, tz: str) -> str:
     lines = ["您最近反映的问题："]
     for t in tickets:
         when = t.created_at.astimezone(zone).strftime("%m-%d %H:%M")
-        lines.append(f"#{t.code} {categories.name_of(t.category)} {STATUS_NAMES.get(t.status, t.status)}（{when}）")
+        lines.append(f"#{t.code} {categories.name_of(t.category)} {status_name(t.status)}（{when}）")
     return "\n".join(lines)
 
 
@@ -130,7 +131,68 @@ def resolved(code: str, result: str) -> str:
 
 
 def rated(code: str, score: int) -> str:
-    return f"谢谢您的评价（{score} 分）！" + ("我们会回访了解没做好的地方。" if score <= 2 else "")
+    return f"谢谢您对 #{code} 的评价（{score} 分）！" + ("网格长会尽快回访，了解没做好的地方。" if score <= 2 else "")
+
+
+def not_a_report() -> str:
+    """A short message that names no problem and no place: nothing is opened."""
+    return "请具体说一下遇到了什么问题、在几号楼，例如“5号楼门口垃圾没人清”。查看已反映的问题请回复“进度”。"
+
+
+def command_from_resident() -> str:
+    return "以“/”开头的是工作人员的命令。反映问题请直接用文字描述，查看进度请回复“进度”。"
+
+
+def plus_one_alone() -> str:
+    return "请说一下是哪个问题、在几号楼，我们会把您的反映和其他居民的一起记录。"
+
+
+def rate_hint(code: str) -> str:
+    return f"\n方便的话请给 #{code} 的处理打个分：回复 1-5（5 分最满意）。"
+
+
+def which_ticket(codes: list[str], rating: bool) -> str:
+    listed = "、".join(f"#{c}" for c in codes)
+    if rating:
+        return f"您有 {len(codes)} 个工单待评价：{listed}。请回复“评价 工单号 分数”，如“评价 {codes[0][-4:].lstrip('0')} 5”。"
+    return f"请问是哪个问题没解决？{listed}。请回复“没解决 工单号”，如“没解决 {codes[0][-4:].lstrip('0')}”。"
+
+
+def no_such_ticket_of_yours(token: str) -> str:
+    return f"没有找到您反映的工单 {token}。回复“进度”查看您的工单号。"
+
+
+def nothing_to_rate() -> str:
+    return "您目前没有待评价的工单。有新问题请直接描述，查看进度请回复“进度”。"
+
+
+def nothing_to_urge() -> str:
+    return "您目前没有正在处理的工单。请直接描述遇到的问题和楼号，我们马上登记。"
+
+
+def nothing_to_cancel() -> str:
+    return "您目前没有可以撤销的工单。"
+
+
+def which_to_cancel(codes: list[str]) -> str:
+    listed = "、".join(f"#{c}" for c in codes)
+    return f"您有 {len(codes)} 个正在处理的工单：{listed}。请回复“取消 工单号”。"
+
+
+def cancelled(code: str) -> str:
+    return f"已撤销工单 #{code}。如果问题还在，随时再发消息给我们。"
+
+
+def urged(code: str) -> str:
+    return f"已帮您催办 #{code}，网格长会尽快处理并告知进展。"
+
+
+def refused(reason: str) -> str:
+    return f"{reason}。"
+
+
+def emergency_joined(code: str, leader: str) -> str:
+    return f"已有居民报告，正在紧急处置（#{code}），网格长 {leader} 已收到。您的报告已一并记录。"
 
 
 def not_solved(code: str) -> str:

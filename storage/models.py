@@ -57,7 +57,10 @@ class Ticket(Base):
     category: Mapped[str] = mapped_column(String(32), index=True)
     priority: Mapped[str] = mapped_column(String(16))               # urgent | normal
     emergency: Mapped[str | None] = mapped_column(String(16))       # fire | gas | trapped | injury | violence
-    status: Mapped[str] = mapped_column(String(16), index=True)     # open | resolved | closed
+    status: Mapped[str] = mapped_column(String(16), index=True)     # domain.states.Status
+    round: Mapped[int] = mapped_column(Integer, default=1)          # a reopen starts a new round: clocks reset
+    source: Mapped[str] = mapped_column(String(16), default="wechat")   # domain.states.Source
+    round_started_at: Mapped[datetime | None]                       # the reopen that began this round
     text: Mapped[str] = mapped_column(Text, default="")
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
     terms: Mapped[list] = mapped_column(default=list)
@@ -78,13 +81,22 @@ class Ticket(Base):
     resolved_at: Mapped[datetime | None]
     assignee: Mapped[str | None] = mapped_column(String(64))      # WeCom userid of who handles it
     onsite_at: Mapped[datetime | None]
-    rating: Mapped[int | None] = mapped_column(Integer)            # resident's 1-5 after closing
+    rating: Mapped[int | None] = mapped_column(Integer)            # the reporter's latest 1-5 (all: ticket_rating)
+    planned_at: Mapped[datetime | None]
+    visited_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    last_urged_at: Mapped[datetime | None]                         # 催办: at most once an hour
 
     grid: Mapped[Grid] = relationship(lazy="joined")
     resident: Mapped[Resident | None] = relationship()
     attachments: Mapped[list["Attachment"]] = relationship(order_by="Attachment.id")
 
     __table_args__ = (Index("ix_ticket_resident_created", "resident_id", "created_at"),)
+
+    @property
+    def grid_name(self) -> str:
+        return self.grid.name
 
 
 class TicketCounter(Base):
@@ -103,6 +115,11 @@ class Attachment(Base):
     url: Mapped[str | None] = mapped_column(Text)
     label: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime]
+    # a photo fetched from WeChat's media API and kept by the bot (media.folder)
+    path: Mapped[str | None] = mapped_column(String(256))
+    content_type: Mapped[str | None] = mapped_column(String(32))
+    size: Mapped[int | None] = mapped_column(Integer)
+    fetched_at: Mapped[datetime | None]
 
 
 class TicketFollower(Base):
@@ -124,6 +141,56 @@ class TicketEvent(Base):
     actor: Mapped[str] = mapped_column(String(96))
     kind: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict] = mapped_column(default=dict)
+
+
+class TicketMilestone(Base):
+    """One promise of one round of a ticket (onsite, fix, plan, visit, a party's reply): when it is
+    due, when it was met, and how far its warning/escalation ladder has gone. next_check_at is set
+    only while something is still to be sent, so the sweep reads an index, never the history."""
+    __tablename__ = "ticket_milestone"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"))
+    round: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(16))            # domain.states.Milestone
+    party: Mapped[str] = mapped_column(String(32), default="")  # for a party's reply; "" otherwise
+    due_at: Mapped[datetime | None]                          # None: no deadline (e.g. emergencies' fix)
+    met_at: Mapped[datetime | None]
+    late_seconds: Mapped[int | None] = mapped_column(Integer)   # clock time past due when met (0: on time)
+    stage: Mapped[int] = mapped_column(Integer, default=0)  # 0 nothing sent, 1 warned, 2.. escalation steps
+    next_check_at: Mapped[datetime | None]
+    __table_args__ = (UniqueConstraint("ticket_id", "round", "name", "party"),
+                      Index("ix_milestone_next_check", "next_check_at"))
+
+
+class TicketParty(Base):
+    """A party handling the ticket (三驾马车, 专科医生, 吹哨报到): the lead one and those referred."""
+    __tablename__ = "ticket_party"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    party: Mapped[str] = mapped_column(String(32))           # a code from config parties
+    role: Mapped[str] = mapped_column(String(8))             # lead | co
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    referred_at: Mapped[datetime]
+    referred_by: Mapped[str] = mapped_column(String(96))
+    note: Mapped[str | None] = mapped_column(Text)
+    replied_at: Mapped[datetime | None]
+    reply: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("ticket_id", "party"),)
+
+
+class TicketRating(Base):
+    """Each resident's rating of a round of a ticket (reporter and "+1" followers alike).
+    score NULL: asked, not yet answered."""
+    __tablename__ = "ticket_rating"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"))
+    round: Mapped[int] = mapped_column(Integer)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"))
+    requested_at: Mapped[datetime]
+    score: Mapped[int | None] = mapped_column(Integer)
+    rated_at: Mapped[datetime | None]
+    __table_args__ = (UniqueConstraint("ticket_id", "round", "resident_id"),
+                      Index("ix_rating_resident", "resident_id", "score"))
 
 
 class InboundMessage(Base):

@@ -10,10 +10,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from domain.states import ACTIVE
 from storage.models import (Attachment, Grid, InboundMessage, JobRun, KeyValue, Outbox, Resident, Ticket, TicketCounter,
-                            TicketEvent, TicketFollower)
+                            TicketEvent, TicketFollower, TicketMilestone, TicketParty, TicketRating)
 
-OPEN = "open"
+ACTIVE_STATES = tuple(str(s) for s in ACTIVE)
 
 # Statements of the per-message path, built once: parameters go with execute(), so SQLAlchemy
 # reuses the compiled form without coercing literals and computing a cache key each time.
@@ -159,7 +160,7 @@ def add_event(session: Session, ticket, actor: str, kind: str, now: datetime, **
 def recent_open_ticket(session: Session, resident_id: int, since: datetime) -> Ticket | None:
     """The resident's newest open ticket created after `since` (photos and locations attach to it)."""
     return session.scalars(
-        select(Ticket).where(Ticket.resident_id == resident_id, Ticket.status == OPEN, Ticket.created_at >= since)
+        select(Ticket).where(Ticket.resident_id == resident_id, Ticket.status.in_(ACTIVE_STATES), Ticket.created_at >= since)
         .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(1)).first()
 
 
@@ -183,7 +184,7 @@ def _like_query(exclude: bool, building: bool):
         t = Ticket.__table__
         q = select(t.c.id, t.c.code, t.c.category, t.c.text, t.c.resident_id, t.c.location_text, t.c.building,
                    t.c.unit, t.c.room).where(t.c.grid_id == bindparam("grid_id"), t.c.category == bindparam("category"),
-                                             t.c.status == OPEN, t.c.created_at >= bindparam("since", type_=t.c.created_at.type))
+                                             t.c.status.in_(ACTIVE_STATES), t.c.created_at >= bindparam("since", type_=t.c.created_at.type))
         if exclude:
             q = q.where(or_(t.c.resident_id.is_(None), t.c.resident_id != bindparam("resident")))
         if building:
@@ -200,12 +201,25 @@ def tickets_of(session: Session, resident_id: int, limit: int = 5) -> list[Ticke
 
 
 def add_follower(session: Session, ticket, resident_id: int, now: datetime) -> bool:
-    """False when the resident already follows (or owns) the ticket."""
-    if ticket.resident_id == resident_id or session.scalar(select(TicketFollower.id).where(
-            TicketFollower.ticket_id == ticket.id, TicketFollower.resident_id == resident_id)):
+    """False when the resident already follows (or owns) the ticket. ON CONFLICT: two "+1" of one
+    resident at once (two workers) give one follower row, not a failed message."""
+    if ticket.resident_id == resident_id:
         return False
-    session.add(TicketFollower(ticket_id=ticket.id, resident_id=resident_id, created_at=now))
-    return True
+    stmt = _insert(session, TicketFollower).values(ticket_id=ticket.id, resident_id=resident_id, created_at=now)
+    return session.connection().execute(
+        stmt.on_conflict_do_nothing(index_elements=["ticket_id", "resident_id"]).returning(TicketFollower.id)).first() is not None
+
+
+def is_involved(session: Session, t, resident_id: int) -> bool:
+    """The resident reported or follows the ticket."""
+    return t.resident_id == resident_id or session.scalar(select(TicketFollower.id).where(
+        TicketFollower.ticket_id == t.id, TicketFollower.resident_id == resident_id)) is not None
+
+
+def active_tickets_of(session: Session, resident_id: int, limit: int = 5) -> list[Ticket]:
+    """The resident's own active tickets, newest first (取消, 催办 pick from these)."""
+    return list(session.scalars(select(Ticket).where(Ticket.resident_id == resident_id, Ticket.status.in_(ACTIVE_STATES))
+                                .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)))
 
 
 def followers(session: Session, ticket_id: int) -> list[Resident]:
@@ -288,16 +302,86 @@ def finish_outbox(session: Session, lease_until: datetime, now: datetime, sent: 
                      .values(status="pending", lease_until=None, attempts=t.c.attempts - 1))
 
 
-def enqueue_once(session: Session, key: str, channel: str, target: str, payload: dict, now: datetime, ticket_id: int | None = None) -> bool:
-    """Enqueue unless a row with this key exists (also under a concurrent sweep in another worker)."""
-    if session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
-        return False
-    try:
-        with session.begin_nested():
-            enqueue(session, channel, target, payload, now, ticket_id=ticket_id, dedupe_key=key)
-    except IntegrityError:
-        return False
-    return True
+def enqueue_once(session: Session, key: str, channel: str, target: str, payload: dict, now: datetime,
+                 ticket_id: int | None = None, not_before: datetime | None = None) -> bool:
+    """Enqueue unless a row with this key exists (also under a concurrent sweep in another worker):
+    one INSERT … ON CONFLICT DO NOTHING, no savepoint."""
+    stmt = _insert(session, Outbox).values(
+        channel=channel, target=target, payload=payload, ticket_id=ticket_id, dedupe_key=key, status="pending",
+        attempts=0, next_attempt_at=not_before or now, created_at=now).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT SQLAlchemy gives an implicit RETURNING
+    return session.connection().execute(stmt.returning(Outbox.id)).first() is not None
+
+
+# --- milestones and ratings ---------------------------------------------------------------------
+
+def upsert_milestones(session: Session, rows: list[dict]) -> None:
+    """Start (or restart, e.g. after a new category) milestones of a round: one statement."""
+    if not rows:
+        return
+    stmt = _insert(session, TicketMilestone).values(rows)
+    keep = ("due_at", "next_check_at", "stage", "met_at", "late_seconds")
+    session.connection().execute(stmt.on_conflict_do_update(
+        index_elements=["ticket_id", "round", "name", "party"], set_={k: stmt.excluded[k] for k in keep}))
+
+
+def milestones(session: Session, ticket_id: int) -> list[TicketMilestone]:
+    return list(session.scalars(select(TicketMilestone).where(TicketMilestone.ticket_id == ticket_id)
+                                .order_by(TicketMilestone.round, TicketMilestone.id)))
+
+
+def residents_of(session: Session, t) -> list[tuple[int, str]]:
+    """(resident id, openid) of the reporter and every "+1" follower."""
+    q = select(Resident.id, Resident.openid).where(or_(
+        Resident.id == t.resident_id,
+        Resident.id.in_(select(TicketFollower.resident_id).where(TicketFollower.ticket_id == t.id))))
+    return [(r.id, r.openid) for r in session.execute(q.order_by(Resident.id))]
+
+
+def request_ratings(session: Session, t, now: datetime) -> None:
+    """Every resident of the ticket is asked to rate this round (one pending row each)."""
+    for r_id, _ in residents_of(session, t):
+        session.connection().execute(_insert(session, TicketRating).values(
+            ticket_id=t.id, round=t.round, resident_id=r_id, requested_at=now)
+            .on_conflict_do_nothing(index_elements=["ticket_id", "round", "resident_id"]))
+
+
+def pending_ratings(session: Session, resident_id: int) -> list[tuple[TicketRating, Ticket]]:
+    """Ratings this resident was asked for and has not given, newest first."""
+    q = (select(TicketRating, Ticket).join(Ticket, Ticket.id == TicketRating.ticket_id)
+         .where(TicketRating.resident_id == resident_id, TicketRating.score.is_(None),
+                TicketRating.round == Ticket.round)
+         .order_by(TicketRating.requested_at.desc(), TicketRating.id.desc()).limit(10))
+    return [(r, t) for r, t in session.execute(q)]
+
+
+def ratings_of(session: Session, ticket_id: int) -> list[TicketRating]:
+    return list(session.scalars(select(TicketRating).where(TicketRating.ticket_id == ticket_id,
+                                                            TicketRating.score.is_not(None))))
+
+
+def parties_of(session: Session, ticket_id: int) -> list[TicketParty]:
+    return list(session.scalars(select(TicketParty).where(TicketParty.ticket_id == ticket_id).order_by(TicketParty.id)))
+
+
+def add_party(session: Session, ticket_id: int, party: str, role: str, round_: int, now: datetime, by: str,
+              note: str | None) -> None:
+    session.connection().execute(_insert(session, TicketParty).values(
+        ticket_id=ticket_id, party=party, role=role, round=round_, referred_at=now, referred_by=by, note=note)
+        .on_conflict_do_nothing(index_elements=["ticket_id", "party"]))
+
+
+def events(session: Session, ticket_id: int) -> list[TicketEvent]:
+    return list(session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)))
+
+
+def attachments(session: Session, ticket_id: int) -> list[Attachment]:
+    return list(session.scalars(select(Attachment).where(Attachment.ticket_id == ticket_id).order_by(Attachment.id)))
+
+
+def follower_count(session: Session, ticket_id: int) -> int:
+    from sqlalchemy import func
+    return session.scalar(select(func.count()).select_from(TicketFollower).where(TicketFollower.ticket_id == ticket_id))
 
 
 # --- once-per-deployment jobs ------------------------------------------------------------------
@@ -332,3 +416,33 @@ def kv_set(session: Session, key: str, value: str, expires_at: datetime | None) 
 
 def kv_delete(session: Session, key: str) -> None:
     session.execute(delete(KeyValue).where(KeyValue.key == key))
+
+
+def record_rating(session: Session, t, resident_id: int, score: int | None, now: datetime,
+                  closed_round: int | None = None) -> None:
+    """The resident's answer for a round (score None: "没解决", which closes the request unrated)."""
+    round_ = closed_round if closed_round is not None else t.round
+    stmt = _insert(session, TicketRating).values(ticket_id=t.id, round=round_, resident_id=resident_id,
+                                                 requested_at=now, score=score, rated_at=now)
+    session.connection().execute(stmt.on_conflict_do_update(
+        index_elements=["ticket_id", "round", "resident_id"], set_={"score": score, "rated_at": now}))
+
+
+def ticket_by_code(session: Session, code: str | None) -> Ticket | None:
+    if not code:
+        return None
+    return session.scalar(select(Ticket).where(Ticket.code == code))
+
+
+def recent_emergency(session: Session, grid_id: int, kind: str, since: datetime, building: str | None) -> Ticket | None:
+    """The newest active ticket of this emergency kind in the grid since `since` (not in another building)."""
+    q = select(Ticket).where(Ticket.grid_id == grid_id, Ticket.emergency == kind, Ticket.status.in_(ACTIVE_STATES),
+                             Ticket.created_at >= since)
+    if building:
+        q = q.where(or_(Ticket.building.is_(None), Ticket.building == building))
+    return session.scalars(q.order_by(Ticket.created_at.desc()).limit(1)).first()
+
+
+def set_party_reply(session: Session, ticket_id: int, party: str, text: str, now: datetime) -> None:
+    session.execute(update(TicketParty).where(TicketParty.ticket_id == ticket_id, TicketParty.party == party)
+                    .values(reply=text, replied_at=now))

@@ -79,8 +79,9 @@ def clock():
 
 
 def make_config(tmp_path, db_url, **overrides):
+    # 一键派单 (promises.category_party) adds a party notice to most reports; tests of it turn it on
     base = {"database.url": db_url, "local.fake_store": str(tmp_path / "fake.sqlite3"),
-            "nlp.model_root": str(tmp_path / "models")}
+            "nlp.model_root": str(tmp_path / "models"), "promises.category_party": {}}
     base.update(overrides)
     return load_config(ROOT / "config.yaml", environ={}, overrides=base)
 
@@ -101,12 +102,38 @@ _msg_ids = itertools.count(7_000_000_000_000_000_000)
 
 
 class WeChat:
-    """Sends callbacks the way WeChat's servers do (signed; encrypted in safe/compat mode)."""
+    """Sends callbacks the way WeChat's servers do (signed; encrypted in safe/compat mode). Being
+    WeChat's servers, it also tells the fake platform (local mode) of every resident action, once per
+    action (not per retry), at the fake clock's time: that opens the 48-hour customer-service window."""
 
     def __init__(self, post, services, mode: str | None = None):
         self.post = post                 # (path, params, body) -> (status, bytes)
         self.svc = services
         self.mode = mode or services.config.wechat.message_mode
+        self._noted: set[tuple] = set()
+        self._noted_lock = threading.Lock()
+
+    def _note_interaction(self, xml: str) -> None:
+        from bot.wxcrypto import xml_fields
+        store = getattr(self.svc, "fake_store", None)
+        if store is None or "<!DOCTYPE" in xml or "<!ENTITY" in xml:
+            return
+        try:
+            f = xml_fields(xml)
+        except Exception:  # noqa: BLE001 - a deliberately malformed callback is no resident action
+            return
+        openid, mtype = f.get("FromUserName"), f.get("MsgType")
+        if not openid or not mtype:
+            return
+        key = (openid, f.get("MsgId") or (f.get("CreateTime"), f.get("Event")))
+        with self._noted_lock:
+            if key in self._noted:
+                return                   # WeChat retrying the same message
+            self._noted.add(key)
+        body = {"type": mtype, "content": f.get("Content") or f.get("Recognition") or f.get("PicUrl") or f.get("Label") or ""}
+        if mtype == "event":
+            body["event"] = f.get("Event", "")
+        store.record(self.svc.clock.now(), "resident", openid, body)
 
     def xml(self, openid: str, msg_type: str, msg_id: int | None = -1, **fields) -> str:
         if msg_id == -1:
@@ -116,6 +143,7 @@ class WeChat:
 
     def send_xml(self, xml: str, timestamp: int | None = None) -> tuple[int, dict]:
         ts = int(self.svc.clock.now().timestamp()) if timestamp is None else timestamp
+        self._note_interaction(xml)
         params, body = signed_request(self.svc.crypto, xml, ts, self.mode)
         status, content = self.post("/wechat", params, body)
         return status, (open_reply(self.svc.crypto, content) if status == 200 else {"error": content})
@@ -124,6 +152,17 @@ class WeChat:
         status, reply = self.send_xml(self.xml(openid, "text", Content=content))
         assert status == 200, reply
         return reply.get("Content", "")
+
+    def event(self, openid: str, event: str, **fields) -> tuple[int, dict]:
+        """An event (subscribe, unsubscribe, CLICK with EventKey=..., LOCATION ...)."""
+        return self.send_xml(self.xml(openid, "event", msg_id=None, Event=event, **fields))
+
+    def image(self, openid: str, data: bytes, content_type: str = "image/png", media_id: str | None = None) -> tuple[int, dict]:
+        """A photo: the fake platform keeps the bytes under the media id (for cgi-bin/media/get), as
+        WeChat does, then the image message is delivered."""
+        media_id = media_id or f"img-{secrets.token_hex(8)}"
+        self.svc.fake_store.put_media(media_id, data, content_type)
+        return self.send_xml(self.xml(openid, "image", PicUrl=f"http://mmbiz.example/{media_id}.jpg", MediaId=media_id))
 
 
 @pytest.fixture

@@ -2,6 +2,6 @@
 from handlers.commands import emergencies as _emergencies  # noqa: F401  (registers the commands)
 from handlers.commands import tickets as _tickets  # noqa: F401
 from handlers.commands.dispatch import StaffDesk
-from handlers.commands.registry import REGISTRY, CommandError, Staff, command
+from handlers.commands.registry import REGISTRY, CommandError, command
 
-__all__ = ["REGISTRY", "CommandError", "Staff", "StaffDesk", "command"]
+__all__ = ["REGISTRY", "CommandError", "StaffDesk", "command"]

@@ -7,9 +7,13 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from domain.access import Actor, Refused
+from domain.states import ROLE_NAMES
 from handlers.clock import Clock
-from handlers.commands.registry import REGISTRY, ROLE_NAMES, CommandError, Staff, parse
+from handlers.commands.registry import REGISTRY, CommandError, parse
+from handlers.directory import Directory
 from handlers.inbound import Inbound
+from storage import repositories as repo
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +21,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Ctx:
     session: Session
-    staff: Staff
+    staff: Actor
     now: datetime
     tz: str
     desk: "StaffDesk"
@@ -25,23 +29,34 @@ class Ctx:
 
 
 class StaffDesk:
-    def __init__(self, staff: dict[str, Staff], tz: str, clock: Clock):
-        self.staff = staff
-        self.tz = tz
+    def __init__(self, directory: Directory, clock: Clock, intake=None, photo_link=None):
+        self.d = directory
+        self.staff = directory.staff
+        self.tz = directory.tz
         self.clock = clock
+        self.intake = intake              # /new opens tickets the way a resident's report does
+        self._photo_link = photo_link     # attachment id -> a signed link the staff app opens
 
     @classmethod
-    def from_config(cls, cfg, clock: Clock) -> "StaffDesk":
-        people: dict[str, Staff] = {s.userid: Staff(s.userid, s.name, s.role) for s in cfg.staff}
-        for g in cfg.grids:
-            known = people.get(g.leader.wecom_userid)
-            people[g.leader.wecom_userid] = Staff(g.leader.wecom_userid, g.leader.name,
-                                                  known.role if known else "grid_leader", g.name)
-        return cls(people, cfg.community.timezone, clock)
+    def from_config(cls, cfg, clock: Clock, intake=None, photo_link=None) -> "StaffDesk":
+        return cls(Directory.from_config(cfg), clock, intake, photo_link)
 
-    def find(self, who: str) -> Staff | None:
-        """By userid or by name."""
-        return self.staff.get(who) or next((s for s in self.staff.values() if s.name == who), None)
+    def find(self, who: str) -> Actor | None:
+        return self.d.find(who)
+
+    def grid_of(self, session: Session, grid_id: int):
+        return self.intake._grid_by_id(session, grid_id) if self.intake else repo.grid_by_id(session, grid_id)
+
+    def parties_of(self, session: Session, t) -> frozenset[str]:
+        return frozenset(p.party for p in repo.parties_of(session, t.id))
+
+    def photo_link(self, attachment_id: int) -> str | None:
+        return self._photo_link(attachment_id) if self._photo_link else None
+
+    def open_for_staff(self, ctx: Ctx, text: str, source) -> str:
+        if self.intake is None:
+            raise CommandError("登记工单暂不可用")
+        return self.intake.open_for_staff(ctx.session, ctx.staff, text, source, ctx.now)
 
     def handle(self, session: Session, msg: Inbound) -> tuple[str, int | None]:
         staff = self.staff.get(msg.openid)
@@ -61,5 +76,5 @@ class StaffDesk:
         try:
             with session.begin_nested():
                 return cmd.func(ctx, parsed.args)
-        except CommandError as e:
+        except (CommandError, Refused) as e:
             return f"未执行 /{cmd.name}：{e}\n用法：{cmd.usage}", None

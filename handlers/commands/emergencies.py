@@ -1,22 +1,18 @@
 """Emergencies the bot missed or raised in error: /emergency and /notemergency.
 
 Staff know what the classifier cannot: whether a message really reported a danger to life. Each
-command is recorded on the ticket with its actor, and the ticket's text becomes a labelled row
-for the learned emergency signal (storage/corrections.py: emergency_rows; retrained weekly behind
-a gate, bot/learning.py). Marking also does what the bot should have done on receipt: @all in the
-grid's group and the number to call sent to the residents.
+command is a domain move recorded on the ticket with its actor, and the ticket's text becomes a
+labelled row for the learned emergency signal (storage/corrections.py: emergency_rows; retrained
+weekly behind a gate, bot/learning.py). Marking also does what the bot should have done on
+receipt: @all in the grid's group and the number to call sent to the residents.
 """
 from __future__ import annotations
 
-from handlers import push, replies
+from domain import moves
+from domain.states import ACTIVE, Status, status_name
 from handlers.commands.registry import CommandError, command
-from handlers.commands.tickets import _ticket, _touch
-from handlers.notify import tell_residents
+from handlers.commands.tickets import _apply, _ticket
 from nlp import categories, emergency
-from nlp.normalize import normalize
-from storage import repositories as repo
-from storage.corrections import EMERGENCY_CLEARED as CLEARED
-from storage.corrections import EMERGENCY_MARKED as MARKED
 
 
 def _kind(word: str) -> tuple[str, str]:
@@ -35,20 +31,10 @@ def mark(ctx, args):
     """标为紧急情况：未办结的立即@所有人并提示居民拨打电话（用于改进紧急识别）"""
     t = _ticket(ctx, args[0] if args else None)
     kind, name = _kind(args[1] if len(args) > 1 else "")
-    if t.emergency == kind:
-        raise CommandError(f"#{t.code} 已经标为{name}")
-    old = t.emergency
-    t.emergency, t.priority = kind, "urgent"
-    _touch(ctx, t, MARKED, old=old, new=kind)
-    if t.status != repo.OPEN:           # after the fact: a label for learning, nobody to page
-        return f"已把 #{t.code} 记为{name}（工单已{replies.STATUS_NAMES.get(t.status)}，不再通知）。", t.id
-    e = emergency.fit(emergency.of_kind(kind), normalize(t.text or ""))    # trapped outside a lift: 119
-    stamp = f"{ctx.now.timestamp():.0f}"
-    repo.enqueue(ctx.session, "robot", t.grid.robot_key,
-                 {"kind": "emergency_push", "body": push.emergency_text(t, e.number)}, ctx.now,
-                 ticket_id=t.id, dedupe_key=f"t{t.id}:emergency:{kind}:{stamp}")
-    tell_residents(ctx.session, t, f"{replies.emergency_first(e.advice)}（#{t.code}）", ctx.now,
-                   f"emergency{stamp}")
+    _apply(ctx, t, moves.mark_emergency(t, ctx.staff, ctx.now, kind, name))
+    if Status(t.status) not in ACTIVE:      # after the fact: a label for learning, nobody to page
+        return f"已把 #{t.code} 记为{name}（工单{status_name(t.status)}，不再通知）。", t.id
+    e = emergency.fit(emergency.of_kind(kind), t.text or "")
     return f"已把 #{t.code} 标为{name}：已@所有人，已提示居民拨打{e.number}。", t.id
 
 
@@ -56,17 +42,7 @@ def mark(ctx, args):
 def clear(ctx, args):
     """不是紧急情况：取消紧急并告知网格群（用于改进紧急识别）"""
     t = _ticket(ctx, args[0] if args else None)
-    if t.emergency is None and t.priority != "urgent":
-        raise CommandError(f"#{t.code} 没有标为紧急")
-    old = t.emergency
-    t.emergency = None
-    # back to what the category alone asks for (a caution made the ticket urgent, not its category)
-    t.priority = "urgent" if categories.get(t.category).is_urgent(None) else "normal"
-    _touch(ctx, t, CLEARED, old=old, reason=ctx.rest[:500])
-    paged = old is not None and t.status == repo.OPEN
-    if paged:                                           # stand the group down
-        why = f"：{ctx.rest[:100]}" if ctx.rest else ""
-        repo.enqueue(ctx.session, "robot", t.grid.robot_key,
-                     {"kind": "emergency_cleared", "body": push.emergency_cleared_text(t, ctx.staff.name, why)},
-                     ctx.now, ticket_id=t.id, dedupe_key=f"t{t.id}:cleared:{ctx.now.timestamp():.0f}")
+    paged = t.emergency is not None and Status(t.status) in ACTIVE
+    _apply(ctx, t, moves.clear_emergency(t, ctx.staff, ctx.now, ctx.rest,
+                                         category_urgent=categories.get(t.category).is_urgent(None)))
     return f"已取消 #{t.code} 的紧急标记{'，已告知网格群' if paged else ''}。", t.id

@@ -6,24 +6,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-ALL_ROLES = frozenset({"committee", "property", "grid_leader"})
-ROLE_NAMES = {"committee": "居委会", "property": "物业", "grid_leader": "网格长"}
+from domain.states import ROLE_NAMES, STAFF_ROLES
+
+ALL_ROLES = STAFF_ROLES
 
 
 class CommandError(Exception):
     """Refused: the message says why, in words the staff member can act on."""
-
-
-@dataclass(frozen=True)
-class Staff:
-    userid: str
-    name: str
-    role: str
-    grid: str | None = None       # the grid a leader leads
-
-    @property
-    def actor(self) -> str:
-        return f"staff:{self.userid}"
 
 
 @dataclass(frozen=True)
@@ -62,7 +51,7 @@ class Parsed:
 
 def parse(text: str) -> Parsed | None:
     """"/close 20261121-0007 已清理完毕" -> name close, args [...], rest = text after the first argument."""
-    text = text.strip().replace("／", "/")
+    text = text.strip().replace("／", "/").replace("\u3000", " ")
     if not text.startswith("/"):
         return None
     head, _, tail = text[1:].partition(" ")
@@ -72,3 +61,16 @@ def parse(text: str) -> Parsed | None:
 
 
 CODE = re.compile(r"#?(\d{8}-\d{1,4}|\d{1,4})$")
+
+
+def ticket_code(token: str | None, now, tz: str) -> str | None:
+    """"20261121-7", "#20261121-0007" -> 20261121-0007; "7" -> today's (community time) 0007."""
+    from zoneinfo import ZoneInfo
+    m = CODE.match((token or "").strip())
+    if not m:
+        return None
+    code = m.group(1)
+    if "-" not in code:
+        return f"{now.astimezone(ZoneInfo(tz)):%Y%m%d}-{int(code):04d}"
+    day, seq = code.split("-")
+    return f"{day}-{int(seq):04d}"

@@ -1,15 +1,20 @@
-"""Working tickets: /help /list /show /assign /onsite /note /close /reopen /recat."""
+"""Working tickets: /help /list /show /new /assign /onsite /plan /refer /reply /note /close /visit
+/reopen /recat /merge /cancel. Each write is one domain move (domain/moves.py), applied by
+handlers/effects.py; refusals from the domain come back as the reason."""
 from __future__ import annotations
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from rapidfuzz import process
+from sqlalchemy import func, select
 
-from handlers import replies
-from handlers.commands.registry import CODE, REGISTRY, CommandError, command
-from handlers.notify import tell_residents, tell_staff
-from handlers.sla import deadlines
+from domain import moves
+from domain.access import Actor
+from domain.states import (ACTIVE, EVENT_NAMES, MILESTONE_NAMES, SOURCE_NAMES, SOURCE_WORDS, EventKind, Milestone,
+                           Source, Status, status_name)
+from handlers import effects
+from handlers.commands.registry import REGISTRY, CommandError, command, ticket_code
 from nlp import categories, emergency, mask_pii
 from storage import repositories as repo
 from storage.models import Grid, Ticket
@@ -17,38 +22,21 @@ from storage.models import Grid, Ticket
 LIST_LIMIT = 20
 
 
-def _ticket(ctx, token: str | None, *, write: bool = True) -> Ticket:
+def _ticket(ctx, token: str | None) -> Ticket:
     """A ticket by full code (20261121-0007, #20261121-0007) or today's number (7, 0007)."""
     if not token:
         raise CommandError("缺少工单号")
-    m = CODE.match(token.strip())
-    if not m:
+    code = ticket_code(token, ctx.now, ctx.tz)
+    if code is None:
         raise CommandError(f"“{token}”不是工单号（例如 20261121-0007 或今天的 7）")
-    code = m.group(1)
-    if "-" not in code:
-        code = f"{ctx.now.astimezone(ZoneInfo(ctx.tz)):%Y%m%d}-{int(code):04d}"
-    else:
-        day, seq = code.split("-")
-        code = f"{day}-{int(seq):04d}"
-    t = ctx.session.scalar(select(Ticket).where(Ticket.code == code))
+    t = repo.ticket_by_code(ctx.session, code)
     if t is None:
         raise CommandError(f"找不到工单 {code}")
-    if write and ctx.staff.role == "grid_leader" and ctx.staff.grid and t.grid.name != ctx.staff.grid:
-        raise CommandError(f"工单 {code} 属于{t.grid.name}，你负责的是{ctx.staff.grid}")
     return t
 
 
-def _open_ticket(ctx, token: str | None) -> Ticket:
-    """_ticket(), refused unless the ticket is still open."""
-    t = _ticket(ctx, token)
-    if t.status != repo.OPEN:
-        raise CommandError(f"#{t.code} 已经{replies.STATUS_NAMES.get(t.status)}")
-    return t
-
-
-def _touch(ctx, t: Ticket, kind: str, **data) -> None:
-    t.updated_at = ctx.now
-    repo.add_event(ctx.session, t, ctx.staff.actor, kind, ctx.now, **data)
+def _apply(ctx, t, out: moves.Outcome) -> None:
+    effects.apply(ctx.session, t, out, ctx.staff, ctx.now, ctx.desk.d, ctx.desk.grid_of(ctx.session, t.grid_id))
     ctx.session.flush()
 
 
@@ -56,15 +44,36 @@ def _hm(ctx, dt: datetime | None) -> str:
     return dt.astimezone(ZoneInfo(ctx.tz)).strftime("%m-%d %H:%M") if dt else "-"
 
 
+def _late(ctx, t) -> str:
+    if Status(t.status) not in ACTIVE:
+        return ""
+    if t.onsite_at is None and t.due_onsite_at and t.due_onsite_at < ctx.now:
+        return " ⚠到场超时"
+    if t.due_fix_at and t.due_fix_at < ctx.now:
+        return " ⚠处理超时"
+    return ""
+
+
 def _line(ctx, t: Ticket) -> str:
-    late = ""
-    if t.status == repo.OPEN:
-        if t.onsite_at is None and t.due_onsite_at and t.due_onsite_at < ctx.now:
-            late = " ⚠到场超时"
-        elif t.due_fix_at and t.due_fix_at < ctx.now:
-            late = " ⚠处理超时"
-    who = f" →{t.assignee}" if t.assignee else ""
-    return f"#{t.code} {categories.name_of(t.category)} {t.location_text or '未说明位置'}{who}{late}"
+    who = f" →{ctx.desk.d.name_of(t.assignee)}" if t.assignee else ""
+    return (f"#{t.code} {categories.name_of(t.category)} {t.location_text or '未说明位置'} "
+            f"{status_name(t.status)}{who}{_late(ctx, t)}")
+
+
+def category_of(word: str) -> str:
+    """A category by code, name, unique prefix, or the nearest name ("垃圾" -> garbage)."""
+    cats = categories.all_categories().values()
+    for c in cats:
+        if word in (c.code, c.name):
+            return c.code
+    hits = [c.code for c in cats if word and (c.name.startswith(word) or c.code.startswith(word) or word in c.name)]
+    if len(hits) == 1:
+        return hits[0]
+    best = process.extractOne(word, {c.code: c.name for c in cats}, score_cutoff=70) if word else None
+    if best is not None:
+        return best[2]
+    names = "、".join(c.name for c in cats)
+    raise CommandError(f"没有“{word}”这个类别。可选：{names}" if word else f"缺少类别。可选：{names}")
 
 
 @command("help", usage="/help", aliases=("帮助",))
@@ -81,124 +90,235 @@ def help_(ctx, args):
 
 @command("list", usage="/list [全部|超时|网格名]", aliases=("ls",))
 def list_(ctx, args):
-    """列出未办结工单（网格长默认看本网格）"""
-    q = select(Ticket).where(Ticket.status == repo.OPEN)
+    """列出未办结工单（网格长默认看本网格），分页在数据库里做"""
     arg = args[0] if args else ""
+    overdue = arg in ("超时", "overdue")
     scope = "全部"
-    if arg and arg not in ("全部", "all", "超时", "overdue"):
+    if arg and arg not in ("全部", "all") and not overdue:
         if ctx.session.scalar(select(Grid.id).where(Grid.name == arg)) is None:
             raise CommandError(f"没有叫“{arg}”的网格")
         scope = arg
     elif not arg and ctx.staff.grid:
         scope = ctx.staff.grid
+    q = select(Ticket).where(Ticket.status.in_(repo.ACTIVE_STATES))
     if scope != "全部":
         q = q.join(Grid).where(Grid.name == scope)
-    tickets = list(ctx.session.scalars(q.order_by(Ticket.priority.desc(), Ticket.created_at)))
-    if arg in ("超时", "overdue"):
-        tickets = [t for t in tickets if "超时" in _line(ctx, t)]
-    if not tickets:
-        return f"{scope}没有未办结的工单。", None
-    lines = [f"{scope}未办结 {len(tickets)} 件："] + [_line(ctx, t) for t in tickets[:LIST_LIMIT]]
-    if len(tickets) > LIST_LIMIT:
-        lines.append(f"……另有 {len(tickets) - LIST_LIMIT} 件")
+    if overdue:
+        q = q.where(((Ticket.onsite_at.is_(None)) & (Ticket.due_onsite_at < ctx.now)) | (Ticket.due_fix_at < ctx.now))
+    total = ctx.session.scalar(select(func.count()).select_from(q.subquery()))
+    if not total:
+        return f"{scope}没有{'超时' if overdue else '未办结'}的工单。", None
+    tickets = ctx.session.scalars(q.order_by(Ticket.priority.desc(), Ticket.created_at).limit(LIST_LIMIT))
+    lines = [f"{scope}{'超时' if overdue else '未办结'} {total} 件："] + [_line(ctx, t) for t in tickets]
+    if total > LIST_LIMIT:
+        lines.append(f"……另有 {total - LIST_LIMIT} 件")
     return "\n".join(lines), None
 
 
 @command("show", usage="/show 工单号", aliases=("查看",))
 def show(ctx, args):
-    """查看工单详情和处理记录"""
-    t = _ticket(ctx, args[0] if args else None, write=False)
+    """查看工单全部记录：时间线、备注、照片、各方、54321 时限是否做到"""
+    t = _ticket(ctx, args[0] if args else None)
+    d, s = ctx.desk.d, ctx.session
     lines = [f"#{t.code} {categories.name_of(t.category)}（{'紧急' if t.priority == 'urgent' else '一般'}，"
-             f"{replies.STATUS_NAMES.get(t.status, t.status)}）",
-             f"网格：{t.grid.name}  地点：{t.location_text or '未说明'}",
+             f"{status_name(t.status)}{f'，第{t.round}轮' if t.round > 1 else ''}）",
+             f"网格：{t.grid.name}  地点：{t.location_text or '未说明'}  来源：{SOURCE_NAMES.get(Source(t.source), t.source)}",
              f"内容：{mask_pii(t.text) or '（照片）'}",
-             f"时限：{_hm(ctx, t.due_onsite_at)} 到场，{_hm(ctx, t.due_fix_at)} 处理",
              f"分类依据：{'、'.join(t.terms or []) or '-'}（{t.confidence:.0%}）"]
+    plus = repo.follower_count(s, t.id)
+    if plus:
+        lines.append(f"同样反映：另有 {plus} 位居民")
     if t.emergency:
-        lines.append(f"紧急情况：{emergency.kind_names().get(t.emergency, t.emergency)}"
-                     "（不是的话：/notemergency 工单号）")
+        lines.append(f"紧急情况：{emergency.kind_names().get(t.emergency, t.emergency)}（不是的话：/notemergency 工单号）")
     if t.assignee:
-        lines.append(f"处理人：{t.assignee}")
-    if t.rating:
-        lines.append(f"居民评价：{t.rating} 分")
+        lines.append(f"处理人：{d.name_of(t.assignee)}")
+    parties = repo.parties_of(s, t.id)
+    if parties:
+        lines.append("处理单位：" + "；".join(
+            f"{d.party_name(p.party)}（{'牵头' if p.role == 'lead' else '协办'}"
+            f"{'，已答复' if p.replied_at else '，待答复'}）" for p in parties))
+    lines.append("时限（54321）：" + "；".join(_milestone(ctx, m) for m in repo.milestones(s, t.id) if m.round == t.round) or "-")
+    ratings = repo.ratings_of(s, t.id)
+    if ratings:
+        lines.append("居民评价：" + "、".join(f"{r.score} 分" for r in ratings))
+    photos = [a for a in repo.attachments(s, t.id) if a.kind == "image"]
+    for i, a in enumerate(photos, 1):
+        link = ctx.desk.photo_link(a.id) if a.path else None
+        lines.append(f"照片{i}：{link or '（正在从微信取回）'}")
+    lines.append("处理记录：")
+    for e in repo.events(s, t.id):
+        lines.append(f"  {_hm(ctx, e.at)} {d.actor_name(e.actor)} {EVENT_NAMES.get(EventKind(e.kind), e.kind) if e.kind in EventKind._value2member_map_ else e.kind}"
+                     f"{_event_detail(e, d)}")
     return "\n".join(lines), t.id
+
+
+def _milestone(ctx, m) -> str:
+    name = MILESTONE_NAMES.get(Milestone(m.name), m.name) + (f"·{ctx.desk.d.party_name(m.party)}" if m.party else "")
+    if m.met_at is not None:
+        late = f"超时{m.late_seconds // 60}分钟" if m.late_seconds else "按时"
+        return f"{name} {_hm(ctx, m.met_at)} {late}"
+    if m.next_check_at is None and m.due_at is not None:
+        return f"{name} 已取消"
+    if m.due_at is None:
+        return f"{name} 无时限"
+    return f"{name} {'已超时' if m.due_at < ctx.now else '未到'}（{_hm(ctx, m.due_at)} 前）"
+
+
+def _event_detail(e, d) -> str:
+    data = e.data or {}
+    for key in ("result", "text", "reason", "note"):
+        if data.get(key):
+            return f"：{mask_pii(str(data[key]))[:80]}"
+    if data.get("new"):
+        return f"：{categories.name_of(data['new']) if data['new'] in categories.all_categories() else data['new']}"
+    if data.get("score"):
+        return f"：{data['score']} 分"
+    if data.get("party"):
+        return f"：{d.party_name(data['party'])}"
+    if data.get("to"):
+        return f"：{d.name_of(data['to'])}"
+    return ""
+
+
+@command("new", usage="/new [热线|来访|巡查] 楼栋 内容", aliases=("登记",))
+def new(ctx, args):
+    """工作人员登记工单（热线、来访、巡查走访发现的问题）"""
+    words = list(args)
+    source = Source.WALK_IN
+    if words and words[0] in SOURCE_WORDS:
+        source = SOURCE_WORDS[words.pop(0)]
+    if len(words) < 2:
+        raise CommandError("请写上楼栋和问题，例如 /new 热线 3号楼 楼道灯不亮")
+    place, text = words[0], " ".join(words[1:])
+    if place.isdigit():
+        place += "号楼"
+    return ctx.desk.open_for_staff(ctx, f"{place} {text}", source), None
 
 
 @command("assign", usage="/assign 工单号 工作人员", aliases=("派单",))
 def assign(ctx, args):
-    """把工单派给某位工作人员"""
+    """把工单派给某位工作人员（名字、用户名或开头几个字）"""
     t = _ticket(ctx, args[0] if args else None)
-    who = ctx.desk.find(args[1]) if len(args) > 1 else None
+    who = ctx.desk.d.find(args[1]) if len(args) > 1 else None
     if who is None:
         raise CommandError(f"找不到工作人员“{args[1]}”" if len(args) > 1 else "缺少要派给的工作人员")
-    t.assignee = who.userid
-    _touch(ctx, t, "assigned", to=who.userid)
-    tell_staff(ctx.session, t, who.userid, f"{ctx.staff.name} 把工单 #{t.code} 派给你：{_line(ctx, t)}", ctx.now, f"assign{t.updated_at.timestamp():.0f}")
+    _apply(ctx, t, moves.assign(t, ctx.staff, ctx.now, to_userid=who.id, to_name=who.name))
     return f"已把 #{t.code} 派给 {who.name}。", t.id
 
 
 @command("onsite", usage="/onsite 工单号", aliases=("到场",))
 def onsite(ctx, args):
     """记录已到场"""
-    t = _open_ticket(ctx, args[0] if args else None)
-    t.onsite_at = ctx.now
-    _touch(ctx, t, "onsite")
-    tell_residents(ctx.session, t, f"您反映的问题 #{t.code}，工作人员{ctx.staff.name}已到场处理。", ctx.now, f"onsite{ctx.now.timestamp():.0f}")
+    t = _ticket(ctx, args[0] if args else None)
     late = t.due_onsite_at is not None and ctx.now > t.due_onsite_at
-    return f"已记录 #{t.code} 到场{'（超过40分钟时限）' if late else ''}。", t.id
+    _apply(ctx, t, moves.arrive(t, ctx.staff, ctx.now, parties=ctx.desk.parties_of(ctx.session, t)))
+    return f"已记录 #{t.code} 到场{'（超过到场时限）' if late else ''}，已告知居民。", t.id
+
+
+@command("plan", usage="/plan 工单号 处理方案", aliases=("方案",))
+def plan(ctx, args):
+    """记录复杂问题的处理方案并告知居民（2天内出方案）"""
+    t = _ticket(ctx, args[0] if args else None)
+    _apply(ctx, t, moves.plan(t, ctx.staff, ctx.now, ctx.rest))
+    return f"已记录 #{t.code} 的处理方案并告知居民。", t.id
+
+
+@command("refer", usage="/refer 工单号 单位 说明", aliases=("转派", "吹哨"))
+def refer(ctx, args):
+    """请其他单位协办（派出所、法律顾问、城管、物业、业委会……）"""
+    t = _ticket(ctx, args[0] if args else None)
+    word = args[1] if len(args) > 1 else ""
+    party = ctx.desk.d.find_party(word)
+    if party is None:
+        names = "、".join(p.name for p in ctx.desk.d.parties.values())
+        raise CommandError(f"没有“{word}”这个单位。可选：{names}" if word else f"缺少单位。可选：{names}")
+    note = ctx.rest[len(word):].strip() if ctx.rest.startswith(word) else ctx.rest
+    out = moves.refer(t, ctx.staff, ctx.now, ctx.desk.d.policy, party=party.code, party_name=party.name, note=note,
+                      already=ctx.desk.parties_of(ctx.session, t))
+    repo.add_party(ctx.session, t.id, party.code, "co", t.round, ctx.now, ctx.staff.tag, note[:500] or None)
+    _apply(ctx, t, out)
+    return f"已把 #{t.code} 转给{party.name}（{len(party.members)} 人{'和工作群' if party.robot_key else ''}），已告知居民。", t.id
+
+
+@command("reply", usage="/reply 工单号 [单位] 答复内容", aliases=("答复",))
+def reply(ctx, args):
+    """记录单位的答复（单位成员可直接答复；工作人员可代为记录，写上单位名）"""
+    t = _ticket(ctx, args[0] if args else None)
+    referred = ctx.desk.parties_of(ctx.session, t)
+    text = ctx.rest
+    party = ctx.staff.party if ctx.staff.party in referred else None
+    if party is None and len(args) > 1:
+        p = ctx.desk.d.find_party(args[1])
+        if p is not None:
+            party, text = p.code, ctx.rest[len(args[1]):].strip()
+    if party is None:
+        if len(referred) != 1:
+            raise CommandError("请写上是哪个单位的答复" if referred else f"#{t.code} 没有转给任何单位")
+        party = next(iter(referred))
+    _apply(ctx, t, moves.reply(t, ctx.staff, ctx.now, party=party, text=text, referred=referred))
+    repo.set_party_reply(ctx.session, t.id, party, text[:1000], ctx.now)
+    return f"已记录{ctx.desk.d.party_name(party)}对 #{t.code} 的答复，已告知居民和网格群。", t.id
 
 
 @command("note", usage="/note 工单号 备注", aliases=("备注",))
 def note(ctx, args):
     """给工单加备注（居民看不到）"""
     t = _ticket(ctx, args[0] if args else None)
-    if not ctx.rest:
-        raise CommandError("备注内容为空")
-    _touch(ctx, t, "note", text=ctx.rest[:1000])
+    _apply(ctx, t, moves.note(t, ctx.staff, ctx.now, ctx.rest))
     return f"已在 #{t.code} 记下备注。", t.id
 
 
 @command("close", usage="/close 工单号 处理结果", aliases=("办结",))
 def close(ctx, args):
-    """办结工单，并请居民评价"""
-    t = _open_ticket(ctx, args[0] if args else None)
-    if not ctx.rest:
-        raise CommandError("请写上处理结果，居民会看到，例如 /close 7 已清理完毕")
-    t.status, t.resolved_at = "resolved", ctx.now
-    _touch(ctx, t, "resolved", result=ctx.rest[:500])
-    tell_residents(ctx.session, t, replies.resolved(t.code, ctx.rest[:200]), ctx.now, f"resolved{ctx.now.timestamp():.0f}")
-    if t.resident is not None:
-        repo.set_state(t.resident, rating={"ticket_id": t.id})
-    return f"已办结 #{t.code}，已通知居民并请其评价。", t.id
+    """办结工单，并请居民（含附议的居民）评价"""
+    t = _ticket(ctx, args[0] if args else None)
+    _apply(ctx, t, moves.resolve(t, ctx.staff, ctx.now, ctx.desk.d.policy, ctx.rest))
+    return f"已办结 #{t.code}，已通知居民并请其评价；一周内请回访（/visit）。", t.id
+
+
+@command("visit", usage="/visit 工单号 回访情况", aliases=("回访",))
+def visit(ctx, args):
+    """记录上门回访（回访后结案）"""
+    t = _ticket(ctx, args[0] if args else None)
+    _apply(ctx, t, moves.visit(t, ctx.staff, ctx.now, ctx.rest))
+    return f"已记录 #{t.code} 的回访，工单结案。", t.id
 
 
 @command("reopen", usage="/reopen 工单号 原因", aliases=("重开",))
 def reopen(ctx, args):
-    """重新打开已办结的工单"""
+    """重新打开已办结的工单（新一轮，时限重新计算，居民和网格群会收到通知）"""
     t = _ticket(ctx, args[0] if args else None)
-    if t.status == repo.OPEN:
-        raise CommandError(f"#{t.code} 还在处理中")
-    t.status, t.resolved_at = repo.OPEN, None
-    _touch(ctx, t, "reopened", reason=ctx.rest[:500])
-    return f"已重新打开 #{t.code}。", t.id
+    _apply(ctx, t, moves.reopen(t, ctx.staff, ctx.now, ctx.desk.d.policy, ctx.rest))
+    return f"已重新打开 #{t.code}（第{t.round}轮），已告知居民和网格群。", t.id
 
 
 @command("recat", usage="/recat 工单号 类别", aliases=("改类",))
 def recat(ctx, args):
-    """更正工单类别（会用于改进自动分类）"""
+    """更正工单类别（代码、名称或开头几个字都可以；会用于改进自动分类）"""
     t = _ticket(ctx, args[0] if args else None)
-    wanted = args[1] if len(args) > 1 else ""
-    code = next((c.code for c in categories.all_categories().values() if wanted in (c.code, c.name)), None)
-    if code is None:
-        names = "、".join(c.name for c in categories.all_categories().values())
-        raise CommandError(f"没有“{wanted}”这个类别。可选：{names}")
-    if code == t.category:
-        raise CommandError(f"#{t.code} 已经是{categories.name_of(code)}")
+    code = category_of(args[1] if len(args) > 1 else "")
     old = t.category
-    t.category, t.category_confirmed = code, True
-    d = deadlines(code, t.created_at)
-    t.due_fix_at = d.fix
-    if categories.get(code).is_urgent(t.emergency):
-        t.priority = "urgent"
-    _touch(ctx, t, "recategorised", old=old, new=code)
+    _apply(ctx, t, moves.recategorise(t, ctx.staff, ctx.now, ctx.desk.d.policy, code,
+                                      category_urgent=categories.get(code).is_urgent(t.emergency)))
     return f"已把 #{t.code} 从{categories.name_of(old)}改为{categories.name_of(code)}。", t.id
+
+
+@command("merge", usage="/merge 工单号 并入的工单号", aliases=("合并",))
+def merge(ctx, args):
+    """把重复的工单并入另一个（居民随之关注后者）"""
+    t = _ticket(ctx, args[0] if args else None)
+    into = _ticket(ctx, args[1] if len(args) > 1 else None)
+    _apply(ctx, t, moves.merge(t, into, ctx.staff, ctx.now))
+    for r_id, _ in repo.residents_of(ctx.session, t):
+        repo.add_follower(ctx.session, into, r_id, ctx.now)
+    return f"已把 #{t.code} 并入 #{into.code}。", t.id
+
+
+@command("cancel", usage="/cancel 工单号 原因", aliases=("撤销",))
+def cancel(ctx, args):
+    """撤销误报或无效的工单"""
+    t = _ticket(ctx, args[0] if args else None)
+    if not ctx.rest:
+        raise CommandError("请写上撤销原因")
+    _apply(ctx, t, moves.cancel(t, ctx.staff, ctx.now, ctx.rest))
+    return f"已撤销 #{t.code}。", t.id

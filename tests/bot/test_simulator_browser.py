@@ -178,3 +178,88 @@ def test_simulator_chat_push_switch_photo_and_errors(browser, live):
     r = requests.post(live.url + "/simulator/api/send", json={"openid": RESIDENT_A, "type": "text", "content": "  "}, timeout=5)
     assert r.status_code == 400 and "error" in r.json()
     assert requests.get(live.url + "/simulator/api/messages", params={"since": since}, timeout=5).json() == {"messages": []}
+
+
+# -- the clock bar: +40 分钟 and the 54321 reminder; template cards and robot images -------------------
+
+def _png(width: int = 48, height: int = 32) -> bytes:
+    """A small two-colour PNG, written by hand (no imaging library needed)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    rows = b"".join(b"\x00" + b"".join(b"\xd0\x30\x30" if x < width // 2 else b"\x30\x60\xd0" for x in range(width))
+                    for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_clock_bar_advances_time_and_the_overdue_reminder_appears(browser, config, tmp_path):
+    import base64
+    import hashlib
+    from datetime import datetime, timezone
+
+    from selenium.webdriver.common.by import By
+
+    from bot.scheduler import Scheduler
+    from bot.sim_clock import FILE_NAME, SimClock
+    from handlers.clock import FakeClock
+    from tests.conftest import LiveServer
+
+    base = FakeClock(datetime(2026, 11, 21, 1, 30, tzinfo=timezone.utc))      # 09:30 in Asia/Shanghai
+    live = LiveServer(config, SimClock(tmp_path / FILE_NAME, base=base))     # the clock run_bot.py gives local mode
+    try:
+        svc = live.services
+        scheduler = Scheduler(svc)                   # its sweep, not started; waking it drains the outbox here
+        scheduler.wake = svc.outbox.run_once         # (so the new-ticket push leaves as soon as it is queued)
+        svc.scheduler = scheduler
+        driver = browser
+        driver.get(live.url + "/simulator")
+        shown = _wait(driver, lambda d: (t := d.find_element(By.ID, "sim-time").text) != "…" and t, "no simulated time shown")
+        assert shown == "2026-11-21 周六 09:30"
+        assert "快进时间，看 54321 时限提醒" in driver.find_element(By.ID, "clockbar").text
+
+        _choose_resident(driver, RESIDENT_A)
+        driver.find_element(By.ID, "text").send_keys(COMPLAINT)
+        driver.find_element(By.ID, "send-btn").click()
+        code = CODE.search(_bubble_with(driver, "#chat .msg.bot", "已受理 #", "no reply")).group(1)
+        _bubble_with(driver, f'.grid[data-key="{GRID_1}"] .push', code, "no push for the ticket")
+        base.advance(minutes=1)                                                # a minute passes
+
+        driver.find_element(By.XPATH, "//button[normalize-space()='+40 分钟']").click()
+        _wait(driver, lambda d: d.find_element(By.ID, "sim-time").text == "2026-11-21 周六 10:11",
+              "the simulated time did not move 40 minutes on")
+        assert driver.find_element(By.ID, "sim-offset").text == "（快进 40 分钟）"
+        assert driver.find_element(By.ID, "clock-error").text == ""
+        reminder = _bubble_with(driver, f'.grid[data-key="{GRID_1}"] .push', "超时", "no overdue reminder in 第一网格's pane")
+        assert code in reminder and reminder.startswith("2026-11-21 10:11:00")    # sent at, in the community's time
+
+        # Calls the fake platform records for template messages and robot images, and a shape it may not know.
+        png = _png()
+        now = svc.clock.now()
+        svc.fake_store.record(now, "mp_template_send", RESIDENT_A, {
+            "touser": RESIDENT_A, "template_id": "local-tpl-ticket-progress", "url": "",
+            "data": {"first": {"value": f"您的工单 #{code} 有新进展"}, "keyword1": {"value": code},
+                     "keyword2": {"value": "网格长已到场", "color": "#173177"}, "keyword10": {"value": "第十项"},
+                     "remark": {"value": "回复“进度”查看详情"}}})
+        svc.fake_store.record(now, "robot", GRID_1, {"msgtype": "image", "image": {
+            "base64": base64.b64encode(png).decode(), "md5": hashlib.md5(png).hexdigest()}})
+        svc.fake_store.record(now, "robot", GRID_1, {"msgtype": "news", "news": {"articles": [{"title": "图文消息"}]}})
+        svc.fake_store.record(now, "mp_template_send", RESIDENT_A, {"touser": RESIDENT_A, "data": "不是对象"})
+
+        card = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#chat .card.template"), "no template card")[0]
+        assert "local-tpl-ticket-progress" in card.text and f"您的工单 #{code} 有新进展" in card.text
+        assert [dt.text for dt in card.find_elements(By.TAG_NAME, "dt")] == ["keyword1", "keyword2", "keyword10"]
+        assert [dd.text for dd in card.find_elements(By.TAG_NAME, "dd")] == [code, "网格长已到场", "第十项"]
+        assert "回复“进度”查看详情" in card.text
+        _bubble_with(driver, "#chat .msg", "不是对象", "an odd template message was not shown as text")
+        img = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f'.grid[data-key="{GRID_1}"] img.robot-image'),
+                    "no robot image in 第一网格's pane")[0]
+        _wait(driver, lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) == 48,
+              "the robot image did not decode")
+        _bubble_with(driver, f'.grid[data-key="{GRID_1}"] .push', "图文消息", "an unknown robot message was not shown as text")
+
+        driver.save_screenshot("/tmp/jiesu-simulator-clock.png")
+    finally:
+        live.stop()

@@ -189,8 +189,8 @@ def test_possible_emergency_gets_the_number_and_an_urgent_push_without_at_all(we
     with svc.sessions() as s:
         outbox = list(s.scalars(select(Outbox)))
     kinds = [o.payload["kind"] for o in outbox]
-    assert "emergency_push" not in kinds
-    push = next(o for o in outbox if o.payload["kind"] == "ticket_push")
+    assert "emergency_page" not in kinds
+    push = next(o for o in outbox if o.payload["kind"] == "new_ticket")
     assert push.next_attempt_at <= push.created_at                # sent now, not held for the menu
     assert "紧急" in push.payload["body"]["markdown"]["content"]
     wechat.text(openid, "1")                                     # the menu choice keeps it urgent

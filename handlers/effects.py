@@ -1,0 +1,125 @@
+"""Applying a move's Outcome in the caller's transaction: events with their actor, milestone rows,
+rating requests, and one outbox row per notice and recipient (keyed by delivery_key, so a notice
+is never queued twice). Intake, staff commands and the sweep all end here."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from domain.access import Actor
+from domain.moves import MilestoneOp, Outcome, Tell
+from domain.promises import first_check
+from domain.states import Channel, Milestone, Role
+from handlers import render
+from handlers.directory import Directory
+from storage import repositories as repo
+from storage.models import Ticket, TicketMilestone
+
+
+def delivery_key(ticket_id: int, round_: int, key: str, recipient: str) -> str:
+    """The one way a delivery's dedupe key is built: ticket, round, what, to whom."""
+    return f"t{ticket_id}:r{round_}:{key}:{recipient}"[:128]
+
+
+def apply(session: Session, t, out: Outcome, actor: Actor, now: datetime, d: Directory, grid) -> None:
+    for kind, data in out.events:
+        repo.add_event(session, t, actor.tag, str(kind), now, **data)
+    apply_milestones(session, t, out.milestones, now, d)
+    if out.ask_ratings:
+        repo.request_ratings(session, t, now)
+    for tell in out.tells:
+        send(session, t, tell, now, d, grid)
+
+
+def apply_milestones(session: Session, t, ops: list[MilestoneOp], now: datetime, d: Directory) -> None:
+    """Starts are written in one multi-row upsert (a milestone started and met in the same move,
+    like registration, is written met); other meets and drops are one UPDATE each."""
+    m_t = TicketMilestone
+    started = {(op.milestone, op.party): op.due for op in ops if op.op == "start"}
+    met_now = {(op.milestone, op.party) for op in ops if op.op == "meet"} & started.keys()
+    rows = [dict(ticket_id=t.id, round=t.round, name=str(m), party=party, due_at=due, stage=0,
+                 met_at=now if (m, party) in met_now else None,
+                 late_seconds=0 if (m, party) in met_now else None,
+                 next_check_at=None if (m, party) in met_now else first_check(d.policy, m, now, due))
+            for (m, party), due in started.items()]
+    repo.upsert_milestones(session, rows)
+    for op in ops:
+        if (op.milestone, op.party) in started:
+            continue
+        where = (m_t.ticket_id == t.id, m_t.round == t.round, m_t.name == str(op.milestone), m_t.party == op.party)
+        if op.op == "meet":
+            row = session.execute(select(m_t.id, m_t.due_at).where(*where, m_t.met_at.is_(None))).first()
+            if row is None:           # met without a deadline (e.g. fixed before any was set): on record
+                repo.upsert_milestones(session, [dict(ticket_id=t.id, round=t.round, name=str(op.milestone),
+                                                      party=op.party, due_at=None, stage=0, met_at=now,
+                                                      late_seconds=0, next_check_at=None)])
+                continue
+            late = d.policy.late_by(op.milestone, row.due_at, now, t.category)
+            session.execute(update(m_t).where(m_t.id == row.id).values(met_at=now, late_seconds=late, next_check_at=None))
+        elif op.op == "drop":             # no longer owed this round (cancelled, merged, reopened)
+            session.execute(update(m_t).where(*where, m_t.met_at.is_(None)).values(next_check_at=None))
+
+
+def send(session: Session, t, tell: Tell, now: datetime, d: Directory, grid) -> int:
+    """Queue one notice to its recipients; returns how many rows were queued."""
+    to, key = tell.to, tell.key
+    queued = 0
+
+    def staff(userid: str) -> None:
+        nonlocal queued
+        text = render.for_staff(tell.notice, t, tell.data, d)
+        if text and userid:
+            queued += repo.enqueue_once(session, delivery_key(t.id, t.round, key, userid), str(Channel.WECOM_TEXT),
+                                        userid, {"kind": str(tell.notice), "content": text}, now, t.id)
+
+    def group() -> None:
+        nonlocal queued
+        body = render.for_group(tell.notice, t, tell.data, d, grid)
+        if body is not None:
+            queued += repo.enqueue_once(session, delivery_key(t.id, t.round, key, f"g{grid.id}"), str(Channel.ROBOT),
+                                        grid.robot_key, {"kind": str(tell.notice), "body": body}, now, t.id,
+                                        not_before=tell.not_before)
+
+    if to in ("group", "group_all"):
+        group()
+    elif to == "residents":
+        text = render.for_residents(tell.notice, t, tell.data, d)
+        if text:
+            for r_id, openid in repo.residents_of(session, t):
+                queued += repo.enqueue_once(session, delivery_key(t.id, t.round, key, f"r{r_id}"), str(Channel.MP_TEXT),
+                                            openid, {"kind": str(tell.notice), "content": text,
+                                                     "template": {"code": t.code, "status": _status(t),
+                                                                  "detail": text[:100]}}, now, t.id)
+    elif to == "assignee":
+        if t.assignee:
+            staff(t.assignee)
+        else:
+            group()
+    elif to in ("committee", "street"):
+        people = d.with_role(Role(to))
+        if not people:                    # nobody configured for this rung: the group hears it
+            group()
+        for userid in people:
+            staff(userid)
+    elif to.startswith("staff:"):
+        staff(to.removeprefix("staff:"))
+    elif to.startswith("party:"):
+        party = d.parties.get(to.removeprefix("party:"))
+        if party is None:
+            return queued
+        for userid in party.members:
+            staff(userid)
+        if party.robot_key:
+            text = render.for_staff(tell.notice, t, tell.data, d)
+            if text:
+                queued += repo.enqueue_once(session, delivery_key(t.id, t.round, key, f"p{party.code}"), str(Channel.ROBOT),
+                                            party.robot_key, {"kind": str(tell.notice),
+                                                              "body": {"msgtype": "text", "text": {"content": text}}}, now, t.id)
+    return queued
+
+
+def _status(t) -> str:
+    from domain.states import status_name
+    return status_name(t.status)
