@@ -81,7 +81,8 @@ def clock():
 def make_config(tmp_path, db_url, **overrides):
     # 一键派单 (promises.category_party) adds a party notice to most reports; tests of it turn it on
     base = {"database.url": db_url, "local.fake_store": str(tmp_path / "fake.sqlite3"),
-            "nlp.model_root": str(tmp_path / "models"), "promises.category_party": {}}
+            "nlp.model_root": str(tmp_path / "models"), "media.folder": str(tmp_path / "media"),
+            "promises.category_party": {}}
     base.update(overrides)
     return load_config(ROOT / "config.yaml", environ={}, overrides=base)
 

@@ -136,7 +136,7 @@ def show(ctx, args):
     if parties:
         lines.append("处理单位：" + "；".join(
             f"{d.party_name(p.party)}（{'牵头' if p.role == 'lead' else '协办'}"
-            f"{'，已答复' if p.replied_at else '，待答复'}）" for p in parties))
+            f"{'，已答复' if p.replied_at else ('' if p.role == 'lead' else '，待答复')}）" for p in parties))
     lines.append("时限（54321）：" + "；".join(_milestone(ctx, m) for m in repo.milestones(s, t.id) if m.round == t.round) or "-")
     ratings = repo.ratings_of(s, t.id)
     if ratings:
@@ -164,8 +164,16 @@ def _milestone(ctx, m) -> str:
     return f"{name} {'已超时' if m.due_at < ctx.now else '未到'}（{_hm(ctx, m.due_at)} 前）"
 
 
+_AUDIENCE = {"group": "网格群", "group_all": "网格群@所有人", "committee": "居委会", "street": "街道",
+             "assignee": "处理人", "residents": "居民"}
+
+
 def _event_detail(e, d) -> str:
     data = e.data or {}
+    if e.kind in (EventKind.WARNED, EventKind.ESCALATED):
+        to = data.get("to", "")
+        who = d.party_name(to.removeprefix("party:")) if to.startswith("party:") else _AUDIENCE.get(to, to)
+        return f"：{MILESTONE_NAMES.get(Milestone(data['milestone']), data['milestone'])}时限，已通知{who}"
     for key in ("result", "text", "reason", "note"):
         if data.get(key):
             return f"：{mask_pii(str(data[key]))[:80]}"
