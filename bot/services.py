@@ -58,6 +58,11 @@ def build_services(cfg: Config, clock: Clock, *, migrate: bool = True, base_url:
     transports = Transports.from_config(cfg, base if cfg.local_mode else None,
                                         token_storage=DbSessionStorage(sessions, clock))
     directory = Directory.from_config(cfg)
+    year = clock.now().year
+    missing = [y for y in (year, year + 1) if not directory.policy.calendar.covers(y)]
+    if missing:     # working-day clocks would count that year's holidays as working days
+        log.warning("holiday calendar does not know %s: fill promises.extra_holidays/extra_workdays "
+                    "from the State Council's notice (or pin a newer chinesecalendar)", "、".join(map(str, missing)))
     intake = Intake(IntakeSettings.from_config(cfg), clock, grids=grids, directory=directory)
     return Services(
         config=cfg, clock=clock, engine=engine, sessions=sessions, directory=directory,
