@@ -76,7 +76,7 @@ class Scheduler:
         except Exception:  # noqa: BLE001 - the promises below matter more
             log.exception("checking for a retrained classifier failed")
         with transaction(svc.sessions) as session:
-            queued = promises.sweep(session, svc.clock.now(), svc.directory, svc.intake._grid_by_id)
+            queued = promises.sweep(session, svc.clock.now(), svc.directory, svc.intake.grid_by_id)
         if queued:
             self.wake()
 

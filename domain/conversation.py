@@ -5,7 +5,7 @@ falls through to the idle handling (fallbacks, then a new complaint)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -59,8 +59,9 @@ class Conversation:
         return c
 
     def dump(self) -> dict:
-        d = {k: v for k, v in asdict(self).items() if v not in (None, [], 0.0)}
-        d["mode"] = str(self.mode)
+        d = {k: v for k, v in asdict(self).items() if v not in (None, [], 0.0) and k != "mode"}
+        if self.mode != Mode.IDLE:        # idle is the default: stored as nothing, so no write
+            d["mode"] = str(self.mode)
         return d
 
     def enter(self, mode: Mode, now: datetime, ticket_id: int | None = None, options: list[str] | None = None) -> None:
@@ -75,7 +76,3 @@ class Conversation:
         if action is None and inp not in KEEPS[self.mode]:
             self.end()
         return action
-
-
-def as_of(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, timezone.utc)

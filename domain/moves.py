@@ -148,7 +148,7 @@ def recategorise(t, actor: Actor, now: datetime, policy: Policy, category: str, 
 
 
 def _round_start(t) -> datetime:
-    return getattr(t, "round_started_at", None) or t.created_at
+    return t.round_started_at or t.created_at
 
 
 def add_detail(t, actor: Actor, now: datetime, policy: Policy, *, category: str, emergency: str | None,

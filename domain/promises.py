@@ -47,7 +47,7 @@ def step(policy: Policy, milestone: str, party: str, due: datetime, stage: int, 
     n = out.stage            # the next rung to send is stage (rung 1 at stage 1)
     while now >= due + policy.step(n + 1).after:
         n += 1
-    if now >= due + policy.step(n).after and n >= out.stage:
+    if now >= due + policy.step(n).after:
         rung = policy.step(n)
         to = {"grid_leader": "group", "parties": f"party:{party}" if party else "group"}.get(rung.to, rung.to)
         if m == Milestone.REPLY and rung.to == "grid_leader":

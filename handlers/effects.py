@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from domain.access import Actor
 from domain.moves import MilestoneOp, Outcome, Tell
 from domain.promises import first_check
-from domain.states import Channel, Milestone, Role
+from domain.states import Channel, Role, status_name
 from handlers import render
 from handlers.directory import Directory
 from storage import repositories as repo
-from storage.models import Ticket, TicketMilestone
+from storage.models import TicketMilestone
 
 
 def delivery_key(ticket_id: int, round_: int, key: str, recipient: str) -> str:
@@ -90,7 +90,7 @@ def send(session: Session, t, tell: Tell, now: datetime, d: Directory, grid) -> 
             for r_id, openid in repo.residents_of(session, t):
                 queued += repo.enqueue_once(session, delivery_key(t.id, t.round, key, f"r{r_id}"), str(Channel.MP_TEXT),
                                             openid, {"kind": str(tell.notice), "content": text,
-                                                     "template": {"code": t.code, "status": _status(t),
+                                                     "template": {"code": t.code, "status": status_name(t.status),
                                                                   "detail": text[:100]}}, now, t.id)
     elif to == "assignee":
         if t.assignee:
@@ -118,8 +118,3 @@ def send(session: Session, t, tell: Tell, now: datetime, d: Directory, grid) -> 
                                             party.robot_key, {"kind": str(tell.notice),
                                                               "body": {"msgtype": "text", "text": {"content": text}}}, now, t.id)
     return queued
-
-
-def _status(t) -> str:
-    from domain.states import status_name
-    return status_name(t.status)

@@ -23,9 +23,11 @@ from domain.conversation import Conversation, Input, Mode
 from domain.states import ACTIVE, DONE, Role, Source, Status
 from handlers import effects, replies
 from handlers.clock import Clock
+from handlers.commands.registry import ticket_code
 from handlers.directory import Directory
 from handlers.inbound import Inbound
 from handlers.intents import Intent, detect
+from handlers.render import onsite_promise
 from handlers.routing import GridRule, parse_buildings, route
 from storage import repositories as repo
 from storage.models import Ticket
@@ -178,7 +180,7 @@ class Intake:
             if len(pending) > 1:
                 return replies.which_ticket([t.code for _, t in pending], m.intent == Intent.RATE), None
         t = pending[0][1]
-        grid = self._grid_by_id(session, t.grid_id)
+        grid = self.grid_by_id(session, t.grid_id)
         try:
             if m.intent == Intent.RATE:
                 out = moves.rate(t, actor, now, self.d.policy, m.score, reporter=t.resident_id == r.id)
@@ -210,7 +212,7 @@ class Intake:
             if len(active) > 1 and m.intent == Intent.CANCEL:
                 return replies.which_to_cancel([t.code for t in active]), None
             t = active[0]
-        grid = self._grid_by_id(session, t.grid_id)
+        grid = self.grid_by_id(session, t.grid_id)
         try:
             if m.intent == Intent.CANCEL:
                 out = moves.cancel(t, actor, now, "居民撤销", involved=True)
@@ -224,7 +226,6 @@ class Intake:
         return reply, t.id
 
     def _named_ticket(self, session, token: str, now: datetime) -> Ticket | None:
-        from handlers.commands.registry import ticket_code
         return repo.ticket_by_code(session, ticket_code(token, now, self.s.timezone))
 
     # -- opening a ticket -----------------------------------------------------------------------
@@ -244,7 +245,6 @@ class Intake:
         return lead + self._accepted(t, grid, located), t.id
 
     def _accepted(self, t, grid, located: bool) -> str:
-        from handlers.render import onsite_promise
         return replies.accepted(t.code, t.category, grid.leader_name, self.d.policy.is_complex(t.category), located,
                                 t.emergency is not None, onsite_promise(self.d, t.category, t.emergency is not None),
                                 party=self.d.party_name(self.d.policy.category_party[t.category])
@@ -263,7 +263,7 @@ class Intake:
         held = repo.cancel_pending(session, ticket.id, "new_ticket")
         out = moves.recategorise(ticket, actor, now, self.d.policy, chosen, chosen_by_resident=True,
                                  category_urgent=categories.get(chosen).is_urgent(ticket.emergency), pushed=not held)
-        grid = self._grid_by_id(session, ticket.grid_id)
+        grid = self.grid_by_id(session, ticket.grid_id)
         effects.apply(session, ticket, out, actor, now, self.d, grid)
         return self._accepted(ticket, grid, ticket.location_text is not None), ticket.id
 
@@ -308,7 +308,7 @@ class Intake:
     # -- photos and places ------------------------------------------------------------------------
     def _image(self, session, r: Resident, conv: Conversation, actor: Actor, msg: Inbound, now: datetime):
         t = repo.recent_open_ticket(session, r.id, now - ATTACH_WINDOW)
-        grid = self._grid_by_id(session, t.grid_id) if t is not None else None
+        grid = self.grid_by_id(session, t.grid_id) if t is not None else None
         if t is not None:
             a = repo.attach(session, t, "image", now, media_id=msg.media_id, url=msg.pic_url)
             repo.add_event(session, t, actor.tag, "photo_added", now, media_id=msg.media_id)
@@ -337,7 +337,7 @@ class Intake:
     def _fill_photo_ticket(self, session, r, t: Ticket, text: str, c: Classification, actor: Actor, now: datetime):
         """Words arriving after a photo-only report complete that ticket instead of opening another."""
         t.text, t.confidence, t.terms = text, c.confidence, c.terms[:8]
-        grid = self._grid_by_id(session, t.grid_id)
+        grid = self.grid_by_id(session, t.grid_id)
         if c.location is not None and t.location_text is None:
             grid, _, loc = self._grid_for(session, r, c.location, Conversation())
             self._set_location(t, loc)
@@ -377,7 +377,7 @@ class Intake:
         grid = self.grids.get(name) if self.grids else None
         return grid or repo.grid_by_name(session, name), located, loc
 
-    def _grid_by_id(self, session, grid_id: int) -> repo.GridInfo:
+    def grid_by_id(self, session, grid_id: int) -> repo.GridInfo:
         return self._grid_ids.get(grid_id) or repo.grid_by_id(session, grid_id)
 
     def _new_ticket(self, session, r: Resident, conv: Conversation, actor: Actor, grid, category: str, text: str,
@@ -432,5 +432,5 @@ def new_ticket_values(session, tz: str, now: datetime, *, grid, category: str, t
         emergency=emergency, status=str(Status.OPEN), round=1, source=str(source), text=text,
         confidence=c.confidence if c else 0.0, terms=(c.terms[:8] if c else []), category_confirmed=confirmed,
         needs_detail=needs_detail, grid_id=grid.id, grid_name=grid.name, resident_id=resident_id, created_at=now,
-        updated_at=now, due_onsite_at=None, due_fix_at=None, location_text=None, building=None, unit=None, room=None,
+        updated_at=now, round_started_at=None, due_onsite_at=None, due_fix_at=None, location_text=None, building=None, unit=None, room=None,
         latitude=None, longitude=None)

@@ -18,14 +18,13 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from domain.access import SWEEP
-from domain.moves import Tell
 from domain.promises import step
 from domain.states import ACTIVE, DONE, EventKind, Milestone, Status
 from handlers import effects
 from handlers.directory import Directory
 from nlp import categories
 from storage import repositories as repo
-from storage.models import Grid, Ticket, TicketEvent, TicketMilestone
+from storage.models import Grid, Ticket, TicketMilestone
 
 SWEEP_BATCH = 500
 _M = TicketMilestone.__table__

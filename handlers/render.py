@@ -102,14 +102,7 @@ def for_staff(notice: Notice, t, data: dict, d) -> str | None:
                     f"内容：{mask_pii(t.text or '')[:120]}{note}。答复请发送 /reply {t.code} 答复内容")
         case Notice.WARNING | Notice.ESCALATION:
             return _deadline_line(notice, t, data, d).replace("**", "")
-        case Notice.LOW_RATING | Notice.URGED:
-            body = for_group(notice, t, data, d, _NoGrid)
-            return body["markdown"]["content"].replace("**", "").replace("\n> ", " ") if body else None
     return None
-
-
-class _NoGrid:
-    leader_userid = ""
 
 
 def _deadline_line(notice: Notice, t, data: dict, d) -> str:

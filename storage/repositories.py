@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -222,11 +222,6 @@ def active_tickets_of(session: Session, resident_id: int, limit: int = 5) -> lis
                                 .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)))
 
 
-def followers(session: Session, ticket_id: int) -> list[Resident]:
-    q = select(Resident).join(TicketFollower, TicketFollower.resident_id == Resident.id).where(TicketFollower.ticket_id == ticket_id)
-    return list(session.scalars(q))
-
-
 def attach(session: Session, ticket: Ticket, kind: str, now: datetime, **fields) -> Attachment:
     a = Attachment(ticket_id=ticket.id, kind=kind, created_at=now, **fields)
     session.add(a)
@@ -380,7 +375,6 @@ def attachments(session: Session, ticket_id: int) -> list[Attachment]:
 
 
 def follower_count(session: Session, ticket_id: int) -> int:
-    from sqlalchemy import func
     return session.scalar(select(func.count()).select_from(TicketFollower).where(TicketFollower.ticket_id == ticket_id))
 
 

@@ -45,7 +45,7 @@ class StaffDesk:
         return self.d.find(who)
 
     def grid_of(self, session: Session, grid_id: int):
-        return self.intake._grid_by_id(session, grid_id) if self.intake else repo.grid_by_id(session, grid_id)
+        return self.intake.grid_by_id(session, grid_id) if self.intake else repo.grid_by_id(session, grid_id)
 
     def parties_of(self, session: Session, t) -> frozenset[str]:
         return frozenset(p.party for p in repo.parties_of(session, t.id))

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from domain.states import ROLE_NAMES, STAFF_ROLES
+from domain.states import STAFF_ROLES
 
 ALL_ROLES = STAFF_ROLES
 

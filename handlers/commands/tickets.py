@@ -10,7 +10,6 @@ from rapidfuzz import process
 from sqlalchemy import func, select
 
 from domain import moves
-from domain.access import Actor
 from domain.states import (ACTIVE, EVENT_NAMES, MILESTONE_NAMES, SOURCE_NAMES, SOURCE_WORDS, EventKind, Milestone,
                            Source, Status, status_name)
 from handlers import effects
@@ -137,7 +136,7 @@ def show(ctx, args):
         lines.append("处理单位：" + "；".join(
             f"{d.party_name(p.party)}（{'牵头' if p.role == 'lead' else '协办'}"
             f"{'，已答复' if p.replied_at else ('' if p.role == 'lead' else '，待答复')}）" for p in parties))
-    lines.append("时限（54321）：" + "；".join(_milestone(ctx, m) for m in repo.milestones(s, t.id) if m.round == t.round) or "-")
+    lines.append("时限（54321）：" + ("；".join(_milestone(ctx, m) for m in repo.milestones(s, t.id) if m.round == t.round) or "-"))
     ratings = repo.ratings_of(s, t.id)
     if ratings:
         lines.append("居民评价：" + "、".join(f"{r.score} 分" for r in ratings))
@@ -147,7 +146,7 @@ def show(ctx, args):
         lines.append(f"照片{i}：{link or '（正在从微信取回）'}")
     lines.append("处理记录：")
     for e in repo.events(s, t.id):
-        lines.append(f"  {_hm(ctx, e.at)} {d.actor_name(e.actor)} {EVENT_NAMES.get(EventKind(e.kind), e.kind) if e.kind in EventKind._value2member_map_ else e.kind}"
+        lines.append(f"  {_hm(ctx, e.at)} {d.actor_name(e.actor)} {EVENT_NAMES.get(e.kind, e.kind)}"
                      f"{_event_detail(e, d)}")
     return "\n".join(lines), t.id
 

@@ -14,7 +14,7 @@ from tests.conftest import report
 def sweep(app, clock):
     svc = app.extensions["jiesu"]
     with transaction(svc.sessions) as s:
-        return promises.sweep(s, clock.now(), svc.directory, svc.intake._grid_by_id)
+        return promises.sweep(s, clock.now(), svc.directory, svc.intake.grid_by_id)
 
 
 def rows(app, kind, code=None):

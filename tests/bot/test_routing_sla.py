@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from handlers.routing import GridRule, parse_buildings, route
-from handlers.sla import deadlines
+from domain.policy import Policy
 from nlp.types import Location
 
 RULES = [GridRule("一", parse_buildings("1-12"), ("东门",)), GridRule("二", parse_buildings("13-24, A3"), ("菜场",))]
@@ -31,7 +31,8 @@ def test_route(loc, expected):
 
 def test_deadlines_54321():
     t0 = datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc)
-    small = deadlines("garbage", t0)
+    deadlines = Policy().deadlines
+    small = deadlines("garbage", "normal", None, t0)
     assert small.onsite == t0 + timedelta(minutes=40) and small.fix == t0 + timedelta(hours=3) and not small.fix_is_plan
-    hard = deadlines("illegal_build", t0)
+    hard = deadlines("illegal_build", "normal", None, t0)
     assert hard.fix == t0 + timedelta(days=2) and hard.fix_is_plan
