@@ -75,6 +75,10 @@ class WeChatConfig(_Model):
     # Template messages (模板消息) used when a resident is outside the 48-hour customer-service
     # window (errcode 45015): notice kind -> template id; "default" serves kinds not listed.
     templates: dict[str, str] = {}
+    # Plain mode's body is signed by nothing (the URL signature covers only timestamp and nonce), so
+    # a callback URL seen once can be replayed with any sender and text. Production refuses plain
+    # bodies unless the operator says so here (and is warned at every start).
+    allow_unsigned_bodies: bool = False
 
 
 class WeComConfig(_Model):
@@ -183,6 +187,29 @@ class OutboxConfig(_Model):
     batch_delay_seconds: float = Field(default=0.05, ge=0)  # after a wake-up, gather rows this long first
 
 
+class InboundConfig(_Model):
+    """Handling a message: stored first, handled within a budget (WeChat waits 5 s, then retries),
+    past it a holding reply and the rest in the background; left or failed messages are retried."""
+    reply_budget_seconds: float = Field(default=3.5, gt=0, lt=5)
+    lease_seconds: float = Field(default=30.0, gt=0)       # a handler this late is taken to have died
+    max_attempts: int = Field(default=5, ge=1)
+    retry_seconds: float = Field(default=30.0, gt=0)       # doubled per attempt
+    spool: str = "data/spool.sqlite3"   # messages accepted while the database is down wait here
+
+
+class LimitsConfig(_Model):
+    """Flood limits. Emergencies are never limited; a limited message is still stored and answered."""
+    resident_tickets_per_hour: int = Field(default=6, ge=1)
+    resident_tickets_per_day: int = Field(default=20, ge=1)
+    resident_messages_per_minute: int = Field(default=20, ge=1)
+    group_pushes_per_minute: int = Field(default=20, ge=1)  # a WeCom group robot takes 20 a minute
+
+
+class PrivacyConfig(_Model):
+    """个人信息保护法: raw XML and message texts are masked after this many days (statistics stay)."""
+    retention_days: int = Field(default=180, ge=1)
+
+
 class MediaConfig(_Model):
     """Photos residents send (随手拍): fetched from WeChat's media API on arrival and kept here."""
     folder: str = "data/media"
@@ -232,6 +259,9 @@ class Config(_Model):
     local: LocalConfig = LocalConfig()
     nlp: NlpConfig = NlpConfig()
     media: MediaConfig = MediaConfig()
+    inbound: InboundConfig = InboundConfig()
+    limits: LimitsConfig = LimitsConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Config":

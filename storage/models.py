@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from sqlalchemy import false as sa_false
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -203,10 +204,23 @@ class InboundMessage(Base):
     msg_type: Mapped[str] = mapped_column(String(32))
     raw: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16))      # received | handled | failed
+    # received (being handled, or left by a dead worker once lease_until passes) | handled |
+    # failed (retried at next_attempt_at) | dead (retries spent; the committee was told)
+    status: Mapped[str] = mapped_column(String(16))
     reply: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    # who handles it: "mp" (residents, Intake) or "wecom" (staff commands, StaffDesk)
+    source: Mapped[str] = mapped_column(String(8), default="mp", server_default="mp")
+    inbound: Mapped[dict | None] = mapped_column(JSON)   # the parsed message (handlers.inbound.Inbound)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lease_until: Mapped[datetime | None]                  # a handler is at work on it until then
+    next_attempt_at: Mapped[datetime | None]
+    reply_deferred: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    handled_at: Mapped[datetime | None]
+    purged_at: Mapped[datetime | None]                    # raw XML and text masked after retention
+    __table_args__ = (Index("ix_inbound_pending", "status", "next_attempt_at"),
+                      Index("ix_inbound_received_at", "received_at"))
 
 
 class Outbox(Base):
@@ -226,7 +240,10 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    # 0 normal, 1 emergency: emergencies are claimed first and alone
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),
+                      Index("ix_outbox_target_created", "target", "created_at"))
 
 
 class JobRun(Base):
