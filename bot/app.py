@@ -5,17 +5,20 @@ import logging
 
 from flask import Flask, jsonify
 
-from bot import media, webhook, wecom_webhook
+from bot import logs, media, webhook, wecom_webhook
 from bot.config import Config
 from bot.services import build_services
 from nlp import store as nlp_store
 from handlers.clock import Clock, SystemClock
 
 
-def create_app(cfg: Config, *, clock: Clock | None = None, migrate: bool = True, background: bool = False,
+def create_app(cfg: Config, *, clock: Clock | None = None, migrate: bool = True, background: bool = False, upkeep: bool = False,
                base_url: str | None = None) -> Flask:
-    """background=True starts the scheduler (outbox worker) in this process."""
+    """background=True also runs the background worker's jobs in this process (tests, embedded use);
+    upkeep=True starts a web worker's own chores (spool replay, classifier reload)."""
+    logs.install()       # phone and ID numbers masked in every log line (idempotent)
     _quiet_http_logs()
+    webhook.warn_about_config(cfg)      # unsigned /wechat bodies allowed (or all refused): say so at start
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = cfg.server.max_body_bytes
     services = build_services(cfg, clock or SystemClock(), migrate=migrate, base_url=base_url)
@@ -43,10 +46,14 @@ def create_app(cfg: Config, *, clock: Clock | None = None, migrate: bool = True,
     def _internal(_e):
         return "internal error", 500
 
-    if background:
-        from bot.scheduler import Scheduler
+    if background or upkeep:
+        from bot.scheduler import Scheduler, WebUpkeep
+        # a web worker's is not started: the simulator's clock control runs its sweep in place
         services.scheduler = Scheduler(services)
-        services.scheduler.start()
+        if background:
+            services.scheduler.start()
+        if upkeep:
+            WebUpkeep(services).start()
     return app
 
 

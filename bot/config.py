@@ -32,6 +32,9 @@ ENV_OVERRIDES = {
 }
 
 CATEGORY_CODES = tuple(all_categories())
+MAX_BUILDINGS = 2000     # a grid with more is a typo (1-12000), and would be expanded in memory
+# a WeCom group robot's key: the key= part of its webhook URL, a UUID
+ROBOT_KEY = re.compile(r"[0-9A-Za-z]{8}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{12}")
 LOCAL_PREFIX = "local"   # every credential in local mode starts with this (wxlocal…, wwlocal…, local-…)
 
 
@@ -61,6 +64,8 @@ class GridConfig(_Model):
         for part in filter(None, (p.strip() for p in re.split(r"[,，、]", v))):
             if not re.fullmatch(r"\d+\s*-\s*\d+|[0-9A-Za-z]+", part.removesuffix("号楼")):
                 raise ValueError(f"'{part}' is not a building or range like 1-12")
+            if (m := re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)) and abs(int(m[2]) - int(m[1])) >= MAX_BUILDINGS:
+                raise ValueError(f"'{part}' spans more than {MAX_BUILDINGS} buildings; is a digit too many?")
         return v
 
 
@@ -242,6 +247,18 @@ class CommunityConfig(_Model):
     timezone: str = "Asia/Shanghai"
     hotline: str = ""
 
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        # checked here, not when the first worker needs it: an unknown zone used to pass, print the
+        # success line, then kill every worker with a 60-line ZoneInfoNotFoundError
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{v}' (an IANA name; for China: Asia/Shanghai)") from None
+        return v
+
 
 class Config(_Model):
     mode: Literal["local", "production"] = "local"
@@ -270,6 +287,7 @@ class Config(_Model):
             raise ValueError("grids: two grids share a name")
         if self.default_grid not in names:
             raise ValueError(f"default_grid: '{self.default_grid}' is not one of the grids {names}")
+        _no_overlap(self.grids)
         codes = {p.code for p in self.parties}
         if len(codes) != len(self.parties):
             raise ValueError("parties: two parties share a code")
@@ -302,6 +320,10 @@ class Config(_Model):
                 if LOCAL_PREFIX in value[:8]:
                     raise ValueError(f"{field}: mode is production but this is a local-mode placeholder; "
                                      f"set the real value (or its environment variable)")
+            for field, value in self.credentials():
+                if field.endswith("robot_key") and not ROBOT_KEY.fullmatch(value):
+                    raise ValueError(f"{field}: not a WeCom group robot key; use the key= part of the robot's "
+                                     f"webhook URL, 36 characters like 693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa")
         return self
 
     def credentials(self) -> list[tuple[str, str]]:
@@ -317,6 +339,25 @@ class Config(_Model):
 
     def grid(self, name: str) -> GridConfig:
         return next(g for g in self.grids if g.name == name)
+
+
+def _no_overlap(grids: list[GridConfig]) -> None:
+    """Every building and named place belongs to one grid: an overlap would route silently to
+    whichever grid happens to come first."""
+    from handlers.routing import parse_buildings
+    owner: dict[str, str] = {}
+    for i, g in enumerate(grids):
+        for b in sorted(parse_buildings(g.buildings), key=lambda x: (len(x), x)):
+            if b in owner:
+                raise ValueError(f"grids[{i}].buildings: building {b} is also in grid '{owner[b]}'; "
+                                 f"each building belongs to one grid")
+            owner[b] = g.name
+    places: dict[str, str] = {}
+    for i, g in enumerate(grids):
+        for p in g.places:
+            if p in places:
+                raise ValueError(f"grids[{i}].places: '{p}' is also a place of grid '{places[p]}'")
+            places[p] = g.name
 
 
 def _set_dotted(data: dict, dotted: str, value: str) -> None:

@@ -8,7 +8,8 @@ the "resident" records of whoever plays WeChat's servers (the simulator, the tes
 outside it, errcode 45015 and the bot falls back to a template message.
 
 Failures can be injected for testing retries: POST /fake/_control/faults {"api": "robot", "count": 2,
-"errcode": -1} (or "http_status": 500).
+"errcode": -1} (or "http_status": 500). A 2xx "http_status" answers a page that is not JSON, as a
+proxy or gateway in front of WeChat may: HTML by default, plain text with "body": "text".
 """
 from __future__ import annotations
 
@@ -55,11 +56,24 @@ def _json_body():
     return data if isinstance(data, dict) else None
 
 
+FAULT_PAGES = {"html": ("<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
+                         "<body><h1>502 Bad Gateway</h1></body></html>", "text/html; charset=utf-8"),
+               "text": ("upstream temporarily unavailable", "text/plain; charset=utf-8")}
+
+
+def _fault_pages() -> dict:
+    """api -> which page a 2xx injected fault answers (kept with the app: the fault store keeps codes only)."""
+    return current_app.extensions.setdefault("fake_fault_pages", {})
+
+
 def _fault(api: str):
     f = _svc().fake_store.take_fault(api)
     if f is None:
         return None
     errcode, http_status = f
+    if http_status and 200 <= http_status < 300:
+        body, ctype = FAULT_PAGES[_fault_pages().get(api, "html")]
+        return Response(body, status=http_status, content_type=ctype)
     if http_status:
         return Response("injected failure", status=http_status)
     return _err(errcode if errcode is not None else -1, "system error (injected)")
@@ -287,5 +301,8 @@ def control_faults():
     data = _json_body() or {}
     if data.get("api") not in FAULT_APIS:
         return jsonify(error="api must be one of " + ", ".join(FAULT_APIS)), 400
+    if data.get("body", "html") not in FAULT_PAGES:
+        return jsonify(error="body must be one of " + ", ".join(FAULT_PAGES)), 400
+    _fault_pages()[data["api"]] = data.get("body", "html")
     _svc().fake_store.set_fault(data["api"], int(data.get("count", 1)), data.get("errcode"), data.get("http_status"))
     return jsonify(ok=True)

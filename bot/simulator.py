@@ -1,16 +1,26 @@
 """/simulator (local mode): chat as a resident through the real signed webhook, watch the replies,
-messages sent to residents and the pushes to grid groups, and move the bot's clock forward to see
-the 54321 promises come due (GET/POST /simulator/api/clock)."""
+messages sent to residents and the pushes to grid groups, type staff commands, and move the bot's
+clock forward to see the 54321 promises come due (GET/POST /simulator/api/clock).
+
+The page (templates/simulator.html, its script and styles in templates/simulator_assets/) renders
+everything the fake platform recorded: WeCom robot markdown as the WeCom client shows it, times in
+the community's timezone, and a guided tour (导览) that plays a whole ticket through these same
+endpoints. Registering this blueprint also serves `/` (a redirect here) and `/favicon.ico`: both
+exist only in local mode, as the blueprint does."""
 from __future__ import annotations
 
 import logging
 import math
 import random
+import struct
+import zlib
 from datetime import timedelta
+from functools import cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import requests
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, send_from_directory, url_for
 
 from bot.wire import message_xml, open_reply, signed_request, wecom_request
 from bot.wxcrypto import CallbackError
@@ -26,29 +36,104 @@ RESIDENTS = [
     {"openid": "o-sim-wang-xiansheng", "name": "王先生（28号楼）"},
     {"openid": "o-sim-new", "name": "新居民"},
 ]
-SAMPLE_PHOTO = "/simulator/static/photo.svg"
+ASSETS = Path(__file__).parent / "templates" / "simulator_assets"
+ASSET_FILES = {"simulator.js": "text/javascript", "simulator.css": "text/css"}
+FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64">'
+           '<rect width="64" height="64" rx="14" fill="#07c160"/>'
+           '<path d="M14 18h36a4 4 0 0 1 4 4v18a4 4 0 0 1-4 4H30l-10 8v-8h-6a4 4 0 0 1-4-4V22a4 4 0 0 1 4-4z" fill="#fff"/>'
+           '<path d="M22 31l7 7 13-14" fill="none" stroke="#07c160" stroke-width="5" stroke-linecap="round" '
+           'stroke-linejoin="round"/></svg>')
 
 
 def _svc():
     return current_app.extensions["jiesu"]
 
 
+@bp.record_once
+def _root_routes(state) -> None:
+    """`/` and `/favicon.ico` on the app itself, registered with this blueprint: local mode only."""
+    state.app.add_url_rule("/", "simulator_root", lambda: redirect(request.script_root + bp.url_prefix))
+    state.app.add_url_rule("/favicon.ico", "simulator_favicon", favicon)
+
+
+def favicon():
+    return current_app.response_class(FAVICON, mimetype="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+
+
+def _people(svc) -> dict:
+    """userid -> {name, label} of every staff member and grid leader (mentions and the staff log)."""
+    return {s.id: {"name": s.name, "label": f"{s.name}（{ROLE_NAMES.get(s.role, s.role)}{'·' + s.grid if s.grid else ''}）"}
+            for s in svc.staff_desk.staff.values()}
+
+
 @bp.get("")
 @bp.get("/")
 def page():
     svc = _svc()
-    staff = [{"userid": s.id, "name": f"{s.name}（{ROLE_NAMES.get(s.role, s.role)}{'·' + s.grid if s.grid else ''}）"}
-             for s in svc.staff_desk.staff.values()]
+    people = _people(svc)
+    staff = [{"userid": uid, "name": p["label"]} for uid, p in people.items()]
+    grids = [{"name": g.name, "key": g.robot_key, "leader": g.leader.name, "leader_userid": g.leader.wecom_userid}
+             for g in svc.config.grids]
+    sim = {"timezone": svc.config.community.timezone, "community": svc.config.community.name, "people": people,
+           "grids": grids, "residents": RESIDENTS}
     return render_template("simulator.html", residents=RESIDENTS, community=svc.config.community.name, staff=staff,
-                           timezone=svc.config.community.timezone,
-                           grids=[{"name": g.name, "key": g.robot_key, "leader": g.leader.name} for g in svc.config.grids])
+                           grids=grids, sim=sim)
 
 
-@bp.get("/static/photo.svg")
-def photo():
-    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="160" height="100"><rect width="160" height="100" fill="#ddd"/>'
-           '<text x="80" y="55" font-size="14" text-anchor="middle">随手拍照片</text></svg>')
-    return current_app.response_class(svg, mimetype="image/svg+xml")
+@bp.get("/assets/<name>")
+def asset(name: str):
+    """The page's script and styles, served by the bot itself (no CDN)."""
+    if name not in ASSET_FILES:
+        abort(404)
+    return send_from_directory(ASSETS, name, mimetype=ASSET_FILES[name], max_age=0)
+
+
+@bp.get("/media/<media_id>")
+def media(media_id: str):
+    """A photo a simulated resident sent (the bytes the bot fetches from the fake media API)."""
+    found = _svc().fake_store.get_media(media_id) if media_id.startswith("img-") else None
+    if found is None:
+        abort(404)
+    content, content_type = found
+    return current_app.response_class(content, mimetype=content_type, headers={"Cache-Control": "max-age=86400"})
+
+
+@cache
+def photo_png(width: int = 240, height: int = 180) -> bytes:
+    """The simulator's 随手拍: a hallway with an e-bike charging from a cable run out of a window (a PNG
+    drawn here, no imaging library), so the resident's bubble and the group's image show a picture."""
+    def colour(x: int, y: int) -> tuple[int, int, int]:
+        # the orange cable from the window down to the bike's battery, over everything else
+        ax, ay, bx, by = 214, 38, 168, 104
+        t = max(0.0, min(1.0, ((x - ax) * (bx - ax) + (y - ay) * (by - ay)) / ((bx - ax) ** 2 + (by - ay) ** 2)))
+        if (x - ax - t * (bx - ax)) ** 2 + (y - ay - t * (by - ay)) ** 2 <= 4:
+            return 245, 120, 20
+        for cx in (128, 186):                                           # wheels
+            d = (x - cx) ** 2 + (y - 140) ** 2
+            if 120 <= d <= 225:
+                return 35, 35, 40
+            if d < 120 and (x == cx or y == 140):
+                return 120, 120, 125
+        if 124 <= x <= 190 and 104 <= y <= 124:                         # body
+            return 40, 90, 150
+        if 116 <= x <= 132 and 88 <= y <= 104 or 176 <= x <= 184 and 80 <= y <= 104:
+            return 40, 40, 48                                           # handlebar stem and seat post
+        if 108 <= x <= 132 and 84 <= y <= 89 or 168 <= x <= 194 and 76 <= y <= 82:
+            return 25, 25, 30                                           # handlebar and seat
+        if 196 <= x <= 232 and 14 <= y <= 52:                           # window, with its frame
+            return (90, 90, 90) if x in (196, 214, 232) or y in (14, 33, 52) else (170, 205, 235)
+        if 24 <= x <= 76 and 30 <= y <= 146:                            # a flat's door
+            return (205, 170, 60) if (x - 68) ** 2 + (y - 92) ** 2 <= 9 else (150, 95, 60)
+        if y >= 146:                                                    # floor tiles
+            shade = 160 - (y - 146) // 2 + (8 if (x // 30 + (y - 146) // 12) % 2 else 0)
+            return shade, shade, shade - 6
+        return 236 - y // 8, 228 - y // 8, 208 - y // 8                 # wall
+    rows = b"".join(b"\x00" + b"".join(bytes(colour(x, y)) for x in range(width)) for y in range(height))
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b""))
 
 
 @bp.get("/api/messages")
@@ -82,10 +167,11 @@ def send():
                           Recognition=rec or None)
         shown = {"type": "voice", "content": rec}
     elif mtype == "image":
-        from bot.fake_platform import sample_png      # the photo's bytes, for the bot to fetch from cgi-bin/media/get
-        svc.fake_store.put_media(f"img-{msg_id}", sample_png(64, 48, (90, 140, 200)), "image/png")
-        xml = message_xml(cfg.wechat.app_id, openid, "image", now, msg_id, PicUrl=svc.base_url + SAMPLE_PHOTO, MediaId=f"img-{msg_id}")
-        shown = {"type": "image", "content": SAMPLE_PHOTO}
+        media_id = f"img-{msg_id}"      # the photo's bytes, for the bot to fetch from cgi-bin/media/get
+        svc.fake_store.put_media(media_id, photo_png(), "image/png")
+        shown_at = url_for("simulator.media", media_id=media_id)
+        xml = message_xml(cfg.wechat.app_id, openid, "image", now, msg_id, PicUrl=svc.base_url + shown_at, MediaId=media_id)
+        shown = {"type": "image", "content": shown_at}
     elif mtype == "location":
         lat, lng = float(data.get("lat", 30.2741)), float(data.get("lng", 120.1551))
         label = str(data.get("label") or "")

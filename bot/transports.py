@@ -11,6 +11,10 @@ Channels (outbox rows):
 - wecom_text: a WeCom app message to a staff member, payload {"content"};
 - mp_media: not sent here: the outbox worker downloads the media with fetch_media() and hands the
   bytes to bot/media.py, which keeps them (no database code in this module).
+
+Every channel counts as delivered only on a JSON object with errcode 0 (or, from the official
+account and WeCom app APIs, without errcode where WeChat omits it); a 200 with an HTML or text page
+(a proxy, a gateway, a captive portal) is a failure to retry, as is a token answer without a token.
 """
 from __future__ import annotations
 
@@ -54,14 +58,30 @@ class DeliveryError(Exception):
         self.errcode = errcode
 
 
+def _checked_token(fetch):
+    """wechatpy reads a token answer with res.json() and result["access_token"]: a 200 that is HTML
+    (a proxy's page) or JSON without a token would escape as ValueError/KeyError; it is a failed
+    delivery to retry, like any answer that is not WeChat's."""
+    try:
+        result = fetch()
+    except WeChatClientException:
+        raise
+    except (ValueError, KeyError, TypeError) as e:        # requests' JSONDecodeError is a ValueError
+        raise DeliveryError(f"access token: answer is not a token ({type(e).__name__})") from None
+    if not isinstance(result, dict) or not result.get("access_token"):
+        raise DeliveryError("access token: answer is not a token")
+    return result
+
+
 class MPClient(WeChatClient):
     def __init__(self, base: str, appid: str, secret: str, timeout: float, session=None):
         super().__init__(appid, secret, timeout=timeout, session=session)
         self.API_BASE_URL = base
 
     def fetch_access_token(self):
-        return self._fetch_access_token(url=self.API_BASE_URL + "token",
-                                        params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret})
+        return _checked_token(lambda: self._fetch_access_token(
+            url=self.API_BASE_URL + "token",
+            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret}))
 
 
 class WeComAppClient(WeComClient):
@@ -70,8 +90,8 @@ class WeComAppClient(WeComClient):
         self.API_BASE_URL = base
 
     def fetch_access_token(self):
-        return self._fetch_access_token(url=self.API_BASE_URL + "gettoken",
-                                        params={"corpid": self.corp_id, "corpsecret": self.secret})
+        return _checked_token(lambda: self._fetch_access_token(
+            url=self.API_BASE_URL + "gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret}))
 
 
 def _session_for(base: str) -> requests.Session:
@@ -93,16 +113,30 @@ def _wechat_error(e: WeChatClientException) -> DeliveryError:
     return DeliveryError(f"errcode {code}: {e.errmsg}", permanent=code in PERMANENT_ERRCODES, errcode=code)
 
 
-def _ok(result) -> None:
-    """wechatpy returns the raw response when a 200 body is not JSON, and the JSON otherwise (an
-    errcode other than 0 has already raised): only {"errcode": 0, ...} or an object without errcode
-    is a success."""
+def _errcode(data: dict, missing: int | None) -> int | None:
+    """The answer's errcode as an int (`missing` when absent, -1 when not a number)."""
+    if "errcode" not in data:
+        return missing
+    try:
+        return int(data["errcode"])
+    except (TypeError, ValueError):
+        return -1
+
+
+def _ok(result) -> dict:
+    """wechatpy returns the raw response when a 200 body is not JSON (an HTML or text page from a
+    proxy or gateway), the decoded JSON otherwise (an errcode other than 0 has already raised). Only
+    a JSON object with errcode 0, or without errcode where WeChat omits it, is a success: anything
+    else is a failure to retry (the resident would otherwise receive nothing, the row marked sent)."""
     if not isinstance(result, dict):
-        status = getattr(result, "status_code", "?")
-        raise DeliveryError(f"HTTP {status}, answer not JSON")
-    code = result.get("errcode", 0)
-    if code not in (0, "0"):
-        raise DeliveryError(f"errcode {code}: {result.get('errmsg', '')}", permanent=code in PERMANENT_ERRCODES)
+        status = getattr(result, "status_code", None)
+        what = "answer not JSON" if status is not None else f"answer not a JSON object ({type(result).__name__})"
+        raise DeliveryError(f"HTTP {status or 200}, {what}")
+    code = _errcode(result, 0)
+    if code != 0:
+        raise DeliveryError(f"errcode {code}: {result.get('errmsg', '')}", permanent=code in PERMANENT_ERRCODES,
+                            errcode=code)
+    return result
 
 
 def sniff_image(data: bytes) -> str | None:
@@ -183,7 +217,7 @@ class Transports:
             elif channel == "mp_text":
                 self._mp_text(target, payload)
             elif channel == "wecom_text":
-                _ok(self.wecom.message.send_text(self.agent_id, target, payload["content"]))
+                self._wecom_text(target, payload["content"])
             else:
                 raise DeliveryError(f"unknown channel {channel}", permanent=True)
         except WeChatClientException as e:
@@ -207,6 +241,15 @@ class Transports:
         _ok(self.mp.message.send_template(openid, template_id, template_data(payload)))
         log.info("mp %s: outside the 48-hour window, sent %s as template message %s", _masked(openid),
                  kind or "(no kind)", template_id)
+
+    def _wecom_text(self, userid: str, content: str) -> None:
+        result = _ok(self.wecom.message.send_text(self.agent_id, userid, content))
+        # WeCom answers errcode 0 and lists the recipients it could not reach (unknown user, outside
+        # the app's visible range): for our one recipient that means nobody received it
+        invalid = str(result.get("invaliduser") or "")
+        if userid in invalid.split("|"):
+            raise DeliveryError(f"WeCom user {userid} unknown or outside the app's visible range (invaliduser)",
+                                permanent=True)
 
     def fetch_media(self, media_id: str) -> Media:
         """Download media the official account received (GET cgi-bin/media/get): a JPEG, PNG, GIF or
@@ -249,8 +292,11 @@ class Transports:
                         raise DeliveryError(f"errcode {code}: {err.get('errmsg', '')}",
                                             permanent=code in PERMANENT_ERRCODES, errcode=code)
                 ctype = sniff_image(bytes(data[:16]))
+                shown = res.headers.get("Content-Type", "?").split(";")[0].strip().lower()[:40]
+                if ctype is None and (shown.startswith("text/") or shown == "application/json"):
+                    # neither media nor WeChat's JSON: a proxy's or gateway's page, worth another try
+                    raise DeliveryError(f"HTTP {res.status_code}, answer neither media nor JSON ({shown})")
                 if ctype is None or ctype not in types:
-                    shown = res.headers.get("Content-Type", "?").split(";")[0][:40]
                     raise DeliveryError(f"media is not an allowed image ({ctype or 'unknown bytes'}, declared {shown})",
                                         permanent=True)
                 return Media(bytes(data), ctype)
@@ -261,13 +307,17 @@ class Transports:
         raise DeliveryError("access token refused twice")
 
     def _robot(self, key: str, body: dict) -> None:
+        """Success is only a JSON object with errcode 0 (the robot API always sends one)."""
         res = self.http.post(self.wecom_base + "webhook/send", params={"key": key}, json=body, timeout=self.timeout)
         if res.status_code >= 500:
             raise DeliveryError(f"HTTP {res.status_code}")
         try:
             data = res.json()
         except ValueError:
-            raise DeliveryError(f"HTTP {res.status_code}, not JSON", permanent=res.status_code == 404) from None
-        code = int(data.get("errcode", -1)) if isinstance(data, dict) else -1
+            raise DeliveryError(f"HTTP {res.status_code}, answer not JSON", permanent=res.status_code == 404) from None
+        if not isinstance(data, dict):
+            raise DeliveryError(f"HTTP {res.status_code}, answer not a JSON object")
+        code = _errcode(data, -1)
         if code != 0:
-            raise DeliveryError(f"errcode {code}: {data.get('errmsg', '')}", permanent=code in PERMANENT_ERRCODES, errcode=code)
+            raise DeliveryError(f"errcode {code}: {data.get('errmsg', '')}", permanent=code in PERMANENT_ERRCODES,
+                                errcode=code)

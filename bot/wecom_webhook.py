@@ -3,14 +3,12 @@ Always encrypted (WeCom has no plaintext mode); the receive id is the CorpID."""
 from __future__ import annotations
 
 import secrets
-import time
 
 from flask import Blueprint, Response, current_app, request
 
 from bot.webhook import _refused  # noqa: F401  (same error handling)
-from bot.wxcrypto import CallbackError, check_timestamp, check_xml, xml_fields
+from bot.wxcrypto import CallbackError, check_timestamp, check_xml, message_fields, text_reply, xml_fields
 from handlers.inbound import Inbound
-from handlers.receive import receive
 
 bp = Blueprint("wecom", __name__)
 bp.register_error_handler(CallbackError, _refused)
@@ -30,7 +28,10 @@ def _params() -> tuple[str, str, str | None]:
 @bp.get("/wecom")
 def verify():
     timestamp, nonce, sig = _params()
-    return Response(_svc().staff_crypto.decrypt(request.args.get("echostr", ""), sig, timestamp, nonce), mimetype="text/plain")
+    echostr = request.args.get("echostr", "")
+    if not echostr:
+        raise CallbackError(400, "echostr missing")
+    return Response(_svc().staff_crypto.decrypt(echostr, sig, timestamp, nonce), mimetype="text/plain")
 
 
 @bp.post("/wecom")
@@ -43,19 +44,13 @@ def message():
     if "Encrypt" not in outer:
         raise CallbackError(400, "WeCom callbacks are always encrypted")
     xml = svc.staff_crypto.decrypt(outer["Encrypt"], sig, timestamp, nonce)
-    check_xml(xml.encode("utf-8"))
-    f = xml_fields(xml)
-    userid, mtype = f.get("FromUserName", ""), (f.get("MsgType") or "").lower()
-    if not userid or not mtype:
-        raise CallbackError(400, "not a WeCom message")
+    f = message_fields(xml)       # root, envelope, numbers, lengths: 400 here rather than a 500 below
+    userid, mtype = f["FromUserName"], f["MsgType"].lower()
     if mtype == "event":
         return Response("", mimetype="text/plain")        # enter_agent etc.: nothing to say
-    key = f"wecom:{f['MsgId']}" if f.get("MsgId") else f"wecom:{userid}:{f.get('CreateTime', '')}"
+    key = f"wecom:{f['MsgId'].strip()}" if f.get("MsgId") else f"wecom:{userid}:{f['CreateTime'].strip()}"
     msg = Inbound(openid=userid, type=mtype, dedupe_key=key[:128], content=f.get("Content", ""))
-    text, first = receive(svc.sessions, svc.staff_desk, msg, xml)
-    if first:
-        svc.wake_outbox()
-    reply = (f"<xml><ToUserName><![CDATA[{userid}]]></ToUserName><FromUserName><![CDATA[{svc.config.wecom.corp_id}]]></FromUserName>"
-             f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-             f"<Content><![CDATA[{text.replace(']]>', ']]]]><![CDATA[>')}]]></Content></xml>")
+    text = svc.receive("wecom", msg, xml)
+    # CreateTime from the service clock (the fake one in tests and the simulator)
+    reply = text_reply(userid, svc.config.wecom.corp_id, int(svc.clock.now().timestamp()), text)
     return Response(svc.staff_crypto.encrypt(reply, secrets.token_hex(8), timestamp), mimetype="application/xml")

@@ -13,6 +13,7 @@ class Mode(StrEnum):
     IDLE = "idle"
     MENU = "menu"                  # a category menu is open for ticket_id
     PHOTO_WORDS = "photo_words"    # a photo-only ticket waits for the words that say what it is
+    CALLBACK = "callback"          # after "人工": waiting for a phone number or a time to be called
 
 
 class Input(StrEnum):
@@ -28,13 +29,16 @@ LISTENS: dict[Mode, dict[Input, str]] = {
     Mode.IDLE: {},
     Mode.MENU: {Input.MENU_NUMBER: "choose_category"},
     Mode.PHOTO_WORDS: {Input.TEXT: "fill_photo_ticket"},
+    Mode.CALLBACK: {Input.TEXT: "callback_details"},
 }
 KEEPS: dict[Mode, frozenset[Input]] = {
     Mode.IDLE: frozenset(),
     Mode.MENU: frozenset({Input.PHOTO, Input.LOCATION}),
     Mode.PHOTO_WORDS: frozenset({Input.PHOTO, Input.LOCATION}),
+    Mode.CALLBACK: frozenset({Input.PHOTO, Input.LOCATION}),
 }
-EXPIRES: dict[Mode, timedelta] = {Mode.MENU: timedelta(hours=1), Mode.PHOTO_WORDS: timedelta(minutes=10)}
+EXPIRES: dict[Mode, timedelta] = {Mode.MENU: timedelta(hours=1), Mode.PHOTO_WORDS: timedelta(minutes=10),
+                                  Mode.CALLBACK: timedelta(minutes=30)}
 
 
 @dataclass
@@ -44,6 +48,7 @@ class Conversation:
     options: list[str] = field(default_factory=list)
     since: float = 0.0                               # unix time the mode began
     location: dict | None = None                     # a place sent before any words, kept for the next ticket
+    call_time: str | None = None                     # CALLBACK: a time already given, waiting for the number
 
     @classmethod
     def load(cls, state: dict | None, now: datetime) -> "Conversation":
@@ -56,6 +61,7 @@ class Conversation:
             return c
         if mode != Mode.IDLE and now.timestamp() - float(state.get("since", 0)) <= EXPIRES[mode].total_seconds():
             c.mode, c.ticket_id, c.options, c.since = mode, state.get("ticket_id"), list(state.get("options") or []), float(state["since"])
+            c.call_time = state.get("call_time")
         return c
 
     def dump(self) -> dict:
@@ -64,11 +70,13 @@ class Conversation:
             d["mode"] = str(self.mode)
         return d
 
-    def enter(self, mode: Mode, now: datetime, ticket_id: int | None = None, options: list[str] | None = None) -> None:
+    def enter(self, mode: Mode, now: datetime, ticket_id: int | None = None, options: list[str] | None = None,
+              call_time: str | None = None) -> None:
         self.mode, self.ticket_id, self.options, self.since = mode, ticket_id, options or [], now.timestamp()
+        self.call_time = call_time
 
     def end(self) -> None:
-        self.mode, self.ticket_id, self.options, self.since = Mode.IDLE, None, [], 0.0
+        self.mode, self.ticket_id, self.options, self.since, self.call_time = Mode.IDLE, None, [], 0.0, None
 
     def route(self, inp: Input) -> str | None:
         """The handler this mode gives the input to, or None (idle handling); ends the mode unless kept."""

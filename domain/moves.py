@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from domain.access import Actor, Move, Refused, check
+from domain.access import ANSWERS_ONLY_FOR_OWN_PARTY, Actor, Move, Refused, check
 from domain.policy import Policy
 from domain.states import ACTIVE, EventKind, Milestone, Priority, Status
 
@@ -114,10 +114,11 @@ def open_ticket(t, actor: Actor, now: datetime, policy: Policy, *, hold_push_unt
 
 
 def recategorise(t, actor: Actor, now: datetime, policy: Policy, category: str, *, category_urgent: bool,
-                 chosen_by_resident: bool = False, pushed: bool = True) -> Outcome:
+                 chosen_by_resident: bool = False, pushed: bool = True,
+                 parties: frozenset[str] = frozenset()) -> Outcome:
     """A new category (staff /recat or the resident's menu choice). Urgency is never lowered here:
     what made the ticket urgent (a caution, an emergency) is not undone by a category."""
-    check(Move.RECATEGORISE, actor, t, involved=True)
+    check(Move.RECATEGORISE, actor, t, involved=True, parties=parties)
     old = t.category
     out = Outcome()
     if category == old:
@@ -173,8 +174,9 @@ def add_detail(t, actor: Actor, now: datetime, policy: Policy, *, category: str,
 
 # -- working it ---------------------------------------------------------------------------------
 
-def assign(t, actor: Actor, now: datetime, *, to_userid: str, to_name: str) -> Outcome:
-    check(Move.ASSIGN, actor, t)
+def assign(t, actor: Actor, now: datetime, *, to_userid: str, to_name: str,
+           parties: frozenset[str] = frozenset()) -> Outcome:
+    check(Move.ASSIGN, actor, t, parties=parties)
     if t.assignee == to_userid:
         raise Refused(f"#{t.code} 已经派给{to_name}")
     t.assignee, t.updated_at = to_userid, now
@@ -194,8 +196,8 @@ def arrive(t, actor: Actor, now: datetime, *, parties: frozenset[str] = frozense
     return out.tell(Notice.ONSITE, "residents", "onsite", by=actor.name)
 
 
-def plan(t, actor: Actor, now: datetime, text: str) -> Outcome:
-    check(Move.PLAN, actor, t)
+def plan(t, actor: Actor, now: datetime, text: str, *, parties: frozenset[str] = frozenset()) -> Outcome:
+    check(Move.PLAN, actor, t, parties=parties)
     if not text:
         raise Refused("请写上处理方案，居民会看到")
     t.status, t.planned_at, t.updated_at = Status.PLANNED, now, now
@@ -205,9 +207,9 @@ def plan(t, actor: Actor, now: datetime, text: str) -> Outcome:
 
 
 def refer(t, actor: Actor, now: datetime, policy: Policy, *, party: str, party_name: str, note: str,
-          already: frozenset[str]) -> Outcome:
+          already: frozenset[str], parties: frozenset[str] = frozenset()) -> Outcome:
     """Bring in another party (专科医生, 吹哨报到) with its own deadline to answer."""
-    check(Move.REFER, actor, t)
+    check(Move.REFER, actor, t, parties=parties)
     if party in already:
         raise Refused(f"#{t.code} 已经转给{party_name}")
     t.status, t.updated_at = Status.REFERRED, now
@@ -220,6 +222,8 @@ def refer(t, actor: Actor, now: datetime, policy: Policy, *, party: str, party_n
 def reply(t, actor: Actor, now: datetime, *, party: str, text: str, referred: frozenset[str]) -> Outcome:
     """A party's answer (by its member, or recorded by staff on its behalf)."""
     check(Move.REPLY, actor, t, parties=referred)
+    if actor.role in ANSWERS_ONLY_FOR_OWN_PARTY and party != actor.party:
+        raise Refused(f"#{t.code} 你只能记录你所在单位的答复")
     if party not in referred:
         raise Refused(f"#{t.code} 没有转给这个单位")
     if not text:
@@ -233,8 +237,9 @@ def reply(t, actor: Actor, now: datetime, *, party: str, text: str, referred: fr
     return out.tell(Notice.PARTY_REPLY, "residents", f"reply:{party}:{_stamp(now)}", party=party, text=text[:300])
 
 
-def resolve(t, actor: Actor, now: datetime, policy: Policy, result: str) -> Outcome:
-    check(Move.RESOLVE, actor, t)
+def resolve(t, actor: Actor, now: datetime, policy: Policy, result: str, *,
+            parties: frozenset[str] = frozenset()) -> Outcome:
+    check(Move.RESOLVE, actor, t, parties=parties)
     if not result:
         raise Refused("请写上处理结果，居民会看到，例如：已清理完毕")
     t.status, t.resolved_at, t.updated_at = Status.RESOLVED, now, now
@@ -247,9 +252,10 @@ def resolve(t, actor: Actor, now: datetime, policy: Policy, result: str) -> Outc
     return out.tell(Notice.RESOLVED, "residents", "resolved", result=result[:200])
 
 
-def reopen(t, actor: Actor, now: datetime, policy: Policy, reason: str, *, involved: bool = False) -> Outcome:
+def reopen(t, actor: Actor, now: datetime, policy: Policy, reason: str, *, involved: bool = False,
+           parties: frozenset[str] = frozenset()) -> Outcome:
     """A new round: clocks reset, the old round's open milestones dropped, reminders keyed anew."""
-    check(Move.REOPEN, actor, t, involved=involved)
+    check(Move.REOPEN, actor, t, involved=involved, parties=parties)
     out = Outcome().event(EventKind.REOPENED, reason=reason[:500], round=t.round + 1)
     for m in Milestone:
         out.milestones.append(MilestoneOp("drop", m))        # what is left of the old round
@@ -265,9 +271,9 @@ def reopen(t, actor: Actor, now: datetime, policy: Policy, reason: str, *, invol
     return out
 
 
-def visit(t, actor: Actor, now: datetime, result: str) -> Outcome:
+def visit(t, actor: Actor, now: datetime, result: str, *, parties: frozenset[str] = frozenset()) -> Outcome:
     """The return visit (上门回访) closes the round."""
-    check(Move.VISIT, actor, t)
+    check(Move.VISIT, actor, t, parties=parties)
     if not result:
         raise Refused("请写上回访情况")
     t.visited_at, t.updated_at = now, now
@@ -295,15 +301,16 @@ def rate(t, actor: Actor, now: datetime, policy: Policy, score: int, *, reporter
     return out
 
 
-def note(t, actor: Actor, now: datetime, text: str) -> Outcome:
-    check(Move.NOTE, actor, t)
+def note(t, actor: Actor, now: datetime, text: str, *, parties: frozenset[str] = frozenset()) -> Outcome:
+    check(Move.NOTE, actor, t, parties=parties)
     if not text:
         raise Refused("备注内容为空")
     return Outcome().event(EventKind.NOTE, text=text[:1000])
 
 
-def cancel(t, actor: Actor, now: datetime, reason: str, *, involved: bool = False) -> Outcome:
-    check(Move.CANCEL, actor, t, involved=involved)
+def cancel(t, actor: Actor, now: datetime, reason: str, *, involved: bool = False,
+           parties: frozenset[str] = frozenset()) -> Outcome:
+    check(Move.CANCEL, actor, t, involved=involved, parties=parties)
     t.status, t.updated_at = Status.CANCELLED, now
     out = Outcome().event(EventKind.CANCELLED, reason=reason[:500])
     for m in Milestone:
@@ -311,9 +318,9 @@ def cancel(t, actor: Actor, now: datetime, reason: str, *, involved: bool = Fals
     return out.tell(Notice.CANCELLED, "group", "cancelled", reason=reason[:200], by=actor.name)
 
 
-def merge(t, into, actor: Actor, now: datetime) -> Outcome:
+def merge(t, into, actor: Actor, now: datetime, *, parties: frozenset[str] = frozenset()) -> Outcome:
     """`t` joins `into` (same problem reported twice): its residents follow `into` from now on."""
-    check(Move.MERGE, actor, t)
+    check(Move.MERGE, actor, t, parties=parties)
     if into.id == t.id or Status(into.status) not in ACTIVE:
         raise Refused(f"只能合并到另一个未办结的工单（#{into.code} {into.status}）")
     t.status, t.merged_into_id, t.updated_at = Status.MERGED, into.id, now
@@ -333,8 +340,9 @@ def urge(t, actor: Actor, now: datetime) -> Outcome:
             .tell(Notice.URGED, "group", f"urge:{now:%Y%m%d%H}"))
 
 
-def mark_emergency(t, actor: Actor, now: datetime, kind: str, kind_name: str = "这种紧急情况") -> Outcome:
-    check(Move.MARK_EMERGENCY, actor, t)
+def mark_emergency(t, actor: Actor, now: datetime, kind: str, kind_name: str = "这种紧急情况", *,
+                   parties: frozenset[str] = frozenset()) -> Outcome:
+    check(Move.MARK_EMERGENCY, actor, t, parties=parties)
     if t.emergency == kind:
         raise Refused(f"#{t.code} 已经标为{kind_name}")
     old, t.emergency, t.priority, t.updated_at = t.emergency, kind, Priority.URGENT, now
@@ -345,8 +353,9 @@ def mark_emergency(t, actor: Actor, now: datetime, kind: str, kind_name: str = "
     return out
 
 
-def clear_emergency(t, actor: Actor, now: datetime, reason: str, *, category_urgent: bool) -> Outcome:
-    check(Move.CLEAR_EMERGENCY, actor, t)
+def clear_emergency(t, actor: Actor, now: datetime, reason: str, *, category_urgent: bool,
+                    parties: frozenset[str] = frozenset()) -> Outcome:
+    check(Move.CLEAR_EMERGENCY, actor, t, parties=parties)
     if t.emergency is None and t.priority != Priority.URGENT:
         raise Refused(f"#{t.code} 没有标为紧急")
     old, t.emergency, t.updated_at = t.emergency, None, now

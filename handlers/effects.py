@@ -9,13 +9,23 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from domain.access import Actor
-from domain.moves import MilestoneOp, Outcome, Tell
+from domain.moves import MilestoneOp, Notice, Outcome, Tell
 from domain.promises import first_check
 from domain.states import Channel, Role, status_name
 from handlers import render
 from handlers.directory import Directory
 from storage import repositories as repo
 from storage.models import TicketMilestone
+
+
+# Notices that may save a life: the group's @all page and the number residents should call. Their
+# outbox rows are claimed first and alone and never held back by the group's flood limit.
+EMERGENCY_NOTICES = frozenset({Notice.EMERGENCY_PAGE, Notice.EMERGENCY_ADVICE})
+
+
+def outbox_priority(notice) -> int:
+    """The one place a delivery's outbox priority is decided (0 normal, repo.EMERGENCY)."""
+    return repo.EMERGENCY if notice in EMERGENCY_NOTICES else 0
 
 
 def delivery_key(ticket_id: int, round_: int, key: str, recipient: str) -> str:
@@ -66,13 +76,14 @@ def send(session: Session, t, tell: Tell, now: datetime, d: Directory, grid) -> 
     """Queue one notice to its recipients; returns how many rows were queued."""
     to, key = tell.to, tell.key
     queued = 0
+    priority = outbox_priority(tell.notice)
 
     def staff(userid: str) -> None:
         nonlocal queued
         text = render.for_staff(tell.notice, t, tell.data, d)
         if text and userid:
             queued += repo.enqueue_once(session, delivery_key(t.id, t.round, key, userid), str(Channel.WECOM_TEXT),
-                                        userid, {"kind": str(tell.notice), "content": text}, now, t.id)
+                                        userid, {"kind": str(tell.notice), "content": text}, now, t.id, priority=priority)
 
     def group() -> None:
         nonlocal queued
@@ -80,7 +91,7 @@ def send(session: Session, t, tell: Tell, now: datetime, d: Directory, grid) -> 
         if body is not None:
             queued += repo.enqueue_once(session, delivery_key(t.id, t.round, key, f"g{grid.id}"), str(Channel.ROBOT),
                                         grid.robot_key, {"kind": str(tell.notice), "body": body}, now, t.id,
-                                        not_before=tell.not_before)
+                                        not_before=tell.not_before, priority=priority)
 
     if to in ("group", "group_all"):
         group()
@@ -91,7 +102,7 @@ def send(session: Session, t, tell: Tell, now: datetime, d: Directory, grid) -> 
                 queued += repo.enqueue_once(session, delivery_key(t.id, t.round, key, f"r{r_id}"), str(Channel.MP_TEXT),
                                             openid, {"kind": str(tell.notice), "content": text,
                                                      "template": {"code": t.code, "status": status_name(t.status),
-                                                                  "detail": text[:100]}}, now, t.id)
+                                                                  "detail": text[:100]}}, now, t.id, priority=priority)
     elif to == "assignee":
         if t.assignee:
             staff(t.assignee)
@@ -116,5 +127,6 @@ def send(session: Session, t, tell: Tell, now: datetime, d: Directory, grid) -> 
             if text:
                 queued += repo.enqueue_once(session, delivery_key(t.id, t.round, key, f"p{party.code}"), str(Channel.ROBOT),
                                             party.robot_key, {"kind": str(tell.notice),
-                                                              "body": {"msgtype": "text", "text": {"content": text}}}, now, t.id)
+                                                              "body": {"msgtype": "text", "text": {"content": text}}},
+                                            now, t.id, priority=priority)
     return queued

@@ -7,13 +7,17 @@ resident's conversation (a menu open, a photo waiting for words) is domain/conve
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from types import SimpleNamespace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import nlp
+from nlp import emergency as emergency_rules
 from nlp import categories
+from nlp.extract import find_phones
 from nlp.types import Classification, Location
 from sqlalchemy.orm import Session
 
@@ -21,12 +25,12 @@ from domain import moves
 from domain.access import Actor, Refused
 from domain.conversation import Conversation, Input, Mode
 from domain.states import ACTIVE, DONE, Role, Source, Status
-from handlers import effects, replies
+from handlers import effects, render, replies
 from handlers.clock import Clock
 from handlers.commands.registry import ticket_code
 from handlers.directory import Directory
 from handlers.inbound import Inbound
-from handlers.intents import Intent, detect
+from handlers.intents import Intent, beyond_callback, detect, find_call_time, is_bare_answer
 from handlers.render import onsite_promise
 from handlers.routing import GridRule, parse_buildings, route
 from storage import repositories as repo
@@ -41,22 +45,35 @@ SHORT_UNCLEAR = 20                        # characters: a short message naming n
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Flood limits per resident (config limits.*). Soft: two reports at the very same moment may
+    both pass the last free place; what matters is that a flood stops, not the exact count."""
+    tickets_per_hour: int = 6
+    tickets_per_day: int = 20          # a calendar day in the community's time zone
+    messages_per_minute: int = 20
+
+
+@dataclass(frozen=True)
 class IntakeSettings:
     community: str
     timezone: str
     hotline: str
     grid_rules: tuple[GridRule, ...]
     default_grid: str
+    limits: Limits = Limits()
 
     @classmethod
     def from_config(cls, cfg) -> "IntakeSettings":
         rules = tuple(GridRule(g.name, parse_buildings(g.buildings), tuple(g.places)) for g in cfg.grids)
-        return cls(cfg.community.name, cfg.community.timezone, cfg.community.hotline, rules, cfg.default_grid)
+        lim = cfg.limits
+        limits = Limits(lim.resident_tickets_per_hour, lim.resident_tickets_per_day, lim.resident_messages_per_minute)
+        return cls(cfg.community.name, cfg.community.timezone, cfg.community.hotline, rules, cfg.default_grid, limits)
 
 
 class Intake:
     def __init__(self, settings: IntakeSettings, clock: Clock, classify=nlp.classify,
-                 grids: dict[str, repo.GridInfo] | None = None, directory: Directory | None = None):
+                 grids: dict[str, repo.GridInfo] | None = None, directory: Directory | None = None,
+                 sync_grids=None):
         self.s = settings
         self.clock = clock
         self.classify = classify
@@ -64,30 +81,76 @@ class Intake:
         # grids by name, as synced from config at start (None: read them from the database)
         self.grids = grids
         self._grid_ids = {g.id: g for g in grids.values()} if grids else {}
+        # a worker that started while the database was down syncs its grids with the first message
+        self._sync_grids = sync_grids if grids is None else None
+
+    def _ensure_grids(self, session: Session) -> None:
+        if self._sync_grids is not None:
+            self.grids = self._sync_grids(session)
+            self._grid_ids = {g.id: g for g in self.grids.values()}
+            self._sync_grids = None
 
     # -- entry point ----------------------------------------------------------------------------
     def handle(self, session: Session, msg: Inbound) -> tuple[str, int | None]:
         """(reply text, ticket id or None)."""
+        self._ensure_grids(session)
         now = self.clock.now()
-        r = repo.resident(session, msg.openid, now)
+        day = datetime.combine(now.astimezone(ZoneInfo(self.s.timezone)).date(), time(), ZoneInfo(self.s.timezone))
+        r, act = repo.resident_with_activity(session, msg.openid, now, hour=now - timedelta(hours=1), day=day,
+                                             minute=now - timedelta(minutes=1))
         conv = Conversation.load(r.state, now)
         actor = Actor(Role.RESIDENT, msg.openid, "居民", resident_id=r.id)
-        out = self._handle(session, r, conv, actor, msg, now)
+        out = self._handle(session, r, conv, actor, msg, now, act)
         r.state = conv.dump()
         repo.save_resident(session, r)
         return out
 
-    def _handle(self, session, r, conv: Conversation, actor: Actor, msg: Inbound, now: datetime):
+    def failed_reply(self) -> str:
+        """What the resident reads when handling broke (the message itself is kept)."""
+        return replies.failed()
+
+    def holding_reply(self, msg: Inbound) -> str:
+        """The answer while a message waits to be handled (slow handling, database outage): an
+        emergency still gets its advice now, from the rules alone (no database, no model)."""
+        danger = None
+        if msg.type in ("text", "voice") and msg.content:
+            try:
+                danger = emergency_rules.detect(msg.content)
+            except Exception:  # noqa: BLE001 - the holding answer must not fail
+                danger = None
+        return (replies.emergency_first(danger.advice) + "\n" if danger else "") + replies.holding()
+
+    # -- flood limits: a limited message is kept (receive stored it) and answered, and does nothing
+    # else; a message that may report a danger to life (an emergency or a caution) is never limited
+    def _flooding(self, act: repo.Activity) -> str | None:
+        if act.messages_last_minute > self.s.limits.messages_per_minute:
+            return replies.flood_messages(self.s.hotline)
+        return None
+
+    def _over_ticket_limit(self, act: repo.Activity) -> str | None:
+        lim = self.s.limits
+        if act.tickets_last_hour >= lim.tickets_per_hour:
+            return replies.flood_tickets(act.tickets_last_hour, "1小时内", self.s.hotline)
+        if act.tickets_today >= lim.tickets_per_day:
+            return replies.flood_tickets(act.tickets_today, "今天", self.s.hotline)
+        return None
+
+    def _handle(self, session, r, conv: Conversation, actor: Actor, msg: Inbound, now: datetime,
+                act: repo.Activity):
         if msg.type == "text":
-            return self._text(session, r, conv, actor, msg.content.strip(), now)
+            return self._text(session, r, conv, actor, msg.content.strip(), now, act)
         if msg.type == "voice":
             text = (msg.content or "").strip().rstrip("。.")
             if not text:
                 return replies.voice_unrecognised(), None
-            return self._text(session, r, conv, actor, text, now)
+            return self._text(session, r, conv, actor, text, now, act)
+        if msg.type in ("image", "location"):     # photos go to the group: limited while flooding, like text
+            limited = self._flooding(act)
+            if limited:
+                return limited, None
         if msg.type == "image":
             conv.route(Input.PHOTO)
-            return self._image(session, r, conv, actor, msg, now)
+            return self._image(session, r, conv, actor, msg, now, act)
         if msg.type == "location":
             conv.route(Input.LOCATION)
             return self._location(session, r, conv, actor, msg, now)
@@ -98,20 +161,31 @@ class Intake:
         return replies.unsupported(), None
 
     # -- text -----------------------------------------------------------------------------------
-    def _text(self, session, r: Resident, conv: Conversation, actor: Actor, text: str, now: datetime):
+    def _text(self, session, r: Resident, conv: Conversation, actor: Actor, text: str, now: datetime,
+              act: repo.Activity):
         if not text:
             return replies.empty_text(), None
         number = re.fullmatch(r"\s*(\d{1,2})\s*", text)
         action = conv.route(Input.MENU_NUMBER if number else Input.TEXT)
         if action == "choose_category":
             return self._menu_choice(session, r, conv, actor, int(number.group(1)), now)
+        if action == "callback_details":
+            answered = self._callback_details(session, r, conv, actor, text, now, act)
+            if answered is not None:
+                return answered
         intent = detect(text)
         if intent is not None:
             answered = self._intent(session, r, conv, actor, intent, now)
             if answered is not None:
-                conv.end()
+                if intent.intent != Intent.HUMAN:       # 人工 leaves its question open
+                    conv.end()
                 return answered
         c = self.classify(text)
+        danger = c.emergency is not None or c.caution is not None      # never limited
+        # (answers to a menu and the intents above are not limited: each is one-shot or once an hour)
+        limited = None if danger else self._flooding(act)
+        if limited:
+            return limited, None
         if action == "fill_photo_ticket":
             waiting = session.get(Ticket, conv.ticket_id) if conv.ticket_id else None
             conv.end()
@@ -128,6 +202,9 @@ class Intake:
             joined = self._join_duplicate(session, r, actor, text, c, now)
             if joined is not None:
                 return joined
+        limited = None if danger else self._over_ticket_limit(act)
+        if limited:
+            return limited, None
         return self._open_ticket(session, r, conv, actor, text, c, now)
 
     def _intent(self, session, r: Resident, conv: Conversation, actor: Actor, m, now: datetime):
@@ -138,7 +215,7 @@ class Intake:
             case Intent.PROGRESS:
                 return replies.progress(repo.tickets_of(session, r.id), self.s.timezone), None
             case Intent.HUMAN:
-                return self._human(session, r, now)
+                return self._human(session, r, conv, now)
             case Intent.HELP:
                 return replies.help_text(self.s.community), None
             case Intent.THANKS | Intent.ACK:
@@ -152,14 +229,63 @@ class Intake:
                 return self._own_ticket_move(session, r, actor, m, now)
         return None
 
-    def _human(self, session, r: Resident, now: datetime):
+    def _human(self, session, r: Resident, conv: Conversation, now: datetime):
+        """"人工": ask for a number or a time to be called; the answer goes to the grid leader
+        (_callback_details). Nothing is sent yet: a request without a way to call back is no use."""
+        grid = self._grid_for(session, r, None, Conversation())[0]
+        conv.enter(Mode.CALLBACK, now)
+        return replies.human(self.s.community, self.s.hotline, grid.leader_name), None
+
+    def _callback_details(self, session, r: Resident, conv: Conversation, actor: Actor, text: str, now: datetime,
+                          act: repo.Activity):
+        """The message after "人工"'s question. With a phone number or a time it goes to the grid
+        leader as a private staff-app message (the full number: the leader calls it; never a group),
+        with the resident's building and last tickets. Anything else (a complaint, "谢谢", "进度")
+        ends the question and is handled as usual: returns None. A complaint that also leaves a
+        number does both."""
+        masked = nlp.mask_pii(text)
+        phones, said = find_phones(text), find_call_time(masked)
+        if not phones and not said:
+            conv.end()
+            return None
+        rest = beyond_callback(masked)
+        report = not is_bare_answer(rest) and self._is_report(rest)
+        if report and not phones:            # "3号楼门口晚上8点后垃圾堆满了": a complaint naming a time
+            conv.end()
+            return None
+        limited = self._flooding(act)
+        if limited:
+            return limited, None
+        when = said or conv.call_time
+        conv.end()
+        reply, ticket_id = None, None
+        if report:                           # a complaint that also left a number: handled as usual too
+            reply, ticket_id = self._text(session, r, conv, actor, text, now, act)
+        else:
+            self._remember_building(r, nlp.find_location(text))     # "我在3号楼，电话…": 3号楼的居民
+            if not phones:                   # a time alone: the number may follow
+                conv.enter(Mode.CALLBACK, now, call_time=when)
         grid = self._grid_for(session, r, None, Conversation())[0]
         recent = repo.tickets_of(session, r.id, limit=3)
-        notice = replies.human_request(grid.name, [t.code for t in recent], msg_tail=r.openid[-4:])
-        # once per resident per hour, however often they ask
-        repo.enqueue_once(session, f"human:{r.id}:{now:%Y%m%d%H}", "wecom_text", grid.leader_userid,
-                          {"kind": "human_request", "content": notice}, now)
-        return replies.human(self.s.community, self.s.hotline, grid.leader_name), None
+        only_number = re.sub(r"[\s\-+()（）]", "", text) in phones
+        notice = render.callback_request(grid.name, r.building, phones, when, None if only_number else text, recent)
+        digest = hashlib.sha1(f"{','.join(phones)}|{when}".encode()).hexdigest()[:12]
+        repo.enqueue_once(session, f"callback:{r.id}:{now:%Y%m%d%H}:{digest}", "wecom_text", grid.leader_userid,
+                          {"kind": "callback_request", "content": notice, "resident_id": r.id}, now)
+        told = replies.callback_noted(grid.leader_name, phones[0] if phones else None, when)
+        return (f"{reply}\n{told}" if reply else told), ticket_id
+
+    def _is_report(self, rest: str) -> bool:
+        """Whether what a callback answer says besides its number and time is a complaint: an
+        emergency the rules see, or a category the classifier is sure of. (The learned emergency
+        head is not asked: it reads fragments like "我在3号楼，电话" as someone trapped.)"""
+        try:
+            if emergency_rules.detect(rest) is not None:
+                return True
+        except Exception:  # noqa: BLE001 - unsure: handle it as a complaint (classify never raises)
+            return True
+        c = self.classify(rest)
+        return c.category != categories.OTHER and not c.low_confidence
 
     # -- ratings and "没解决": they belong to a ticket, reporter and "+1" followers alike ----------
     def _feedback(self, session, r: Resident, actor: Actor, m, now: datetime):
@@ -275,6 +401,7 @@ class Intake:
                                         building=loc.building if loc is not None else None):
             t_loc = Location(text=t.location_text or "", building=t.building, unit=t.unit, room=t.room) if t.location_text else None
             if similar(text, t.text, loc, t_loc) >= THRESHOLD:
+                self._remember_building(r, c.location)
                 if repo.add_follower(session, t, r.id, now):
                     repo.add_event(session, t, actor.tag, "plus_one", now, text=nlp.mask_pii(text)[:200])
                 return replies.duplicate(t.code, t.category), t.id
@@ -288,6 +415,7 @@ class Intake:
                                   loc.building if loc is not None else None)
         if t is None or t.resident_id == r.id:
             return None
+        self._remember_building(r, c.location)
         if repo.add_follower(session, t, r.id, now):
             repo.add_event(session, t, actor.tag, "plus_one", now, text=nlp.mask_pii(text)[:200], emergency=True)
         return self._alert(c) + replies.emergency_joined(t.code, grid.leader_name), t.id
@@ -306,7 +434,8 @@ class Intake:
                 f"{'' if located else '，未识别出楼栋，请 /show 核对'}，已推送网格群。")
 
     # -- photos and places ------------------------------------------------------------------------
-    def _image(self, session, r: Resident, conv: Conversation, actor: Actor, msg: Inbound, now: datetime):
+    def _image(self, session, r: Resident, conv: Conversation, actor: Actor, msg: Inbound, now: datetime,
+               act: repo.Activity):
         t = repo.recent_open_ticket(session, r.id, now - ATTACH_WINDOW)
         grid = self.grid_by_id(session, t.grid_id) if t is not None else None
         if t is not None:
@@ -314,6 +443,9 @@ class Intake:
             repo.add_event(session, t, actor.tag, "photo_added", now, media_id=msg.media_id)
             self._fetch_photo(session, a, t, grid, now)
             return replies.photo_attached(t.code), t.id
+        limited = self._over_ticket_limit(act)      # a photo alone opens a ticket
+        if limited:
+            return limited, None
         grid, _, loc = self._grid_for(session, r, None, conv)
         t, out = self._new_ticket(session, r, conv, actor, grid, categories.OTHER, "", loc, now, confirmed=False,
                                   needs_detail=True, hold=now + HOLD_PUSH, via="photo")
@@ -393,8 +525,7 @@ class Intake:
         if conv.location:
             t.latitude, t.longitude = conv.location.get("lat"), conv.location.get("lng")
             conv.location = None
-        if r is not None and loc is not None and loc.building and r.building != loc.building:
-            r.building = loc.building
+        self._remember_building(r, loc)
         out = moves.open_ticket(t, actor, now, self.d.policy, hold_push_until=hold, category=category,
                                 confidence=round(c.confidence, 3) if c else None, terms=c.terms[:8] if c else [],
                                 emergency=emergency, caution=c.caution.kind if c and c.caution else None,
@@ -404,6 +535,13 @@ class Intake:
         if lead:
             repo.add_party(session, t.id, lead, "lead", 1, now, "system:bot", None)
         return t, out
+
+    @staticmethod
+    def _remember_building(r: Resident, loc: Location | None) -> None:
+        """The building a resident names is theirs as far as staff are told ("3号楼的居民") and
+        routing goes (their next report without a place)."""
+        if r is not None and loc is not None and loc.building:
+            r.building = loc.building
 
     @staticmethod
     def _set_location(t, loc: Location | None) -> None:

@@ -64,3 +64,42 @@ def detect(text: str) -> Match | None:
             return Match(intent, ticket, int(groups[-1]))
         return Match(intent, groups[0] if groups else None)
     return None
+
+
+# -- a phone number or a time to be called (the answer to "人工"'s question) ---------------------
+
+_DAY = r"(?:今天|明天|后天|今晚|明晚|明早|周[一二三四五六日天末]|星期[一二三四五六日天]|礼拜[一二三四五六日天]|工作日|双休日|节假日|每天|平时)"
+_PART = r"(?:早上|早晨|上午|中午|下午|傍晚|晚上|夜里|白天|晚间)"
+_CLOCK = (r"(?:\d{1,2}|[一二三四五六七八九十两]{1,3})[ \t]*"
+          r"(?:[:：][ \t]*\d{2}|点(?:半|钟|一刻|三刻|\d{1,2}分?|[一二三四五]十(?:[一二三四五六七八九])?分?)?)")
+_ANY = r"(?:随时|任何时候|什么时候都(?:行|可以)|全天)"
+_UNIT = rf"(?:{_DAY}|{_PART}|{_CLOCK}|{_ANY})"
+_JOIN = r"(?:[ \t]*(?:的|到|至|-|~|～|－|—|、|和|或|或者|以后|之后|以前|之前|前|后|左右|都)?[ \t]*)"
+_AFTER = r"(?:[ \t]*(?:以后|之后|以前|之前|前后|前|后|左右|都(?:可以|行|方便|在家|在)?|均可|在家|方便)?)"
+CALL_TIME = re.compile(rf"{_UNIT}(?:{_JOIN}{_UNIT})*{_AFTER}")
+# a number as nlp.mask_pii leaves it: 138****5678, +86 138****5678, 0571-****6666转12
+_MASKED = re.compile(r"[\d+＋()（）\-－. ]*\*{3,}[\d\-－. ]*(?:(?:转|分机|ext\.?|#)[ \t]*\d{1,5})?", re.I)
+# asking to be called: "打我电话", "给我回个电话" (打我 alone reads as violence to the emergency rules)
+_CALL_ME = re.compile(r"(?:给我|跟我)?(?:打|拨|回)(?:个|一下)?(?:我的?|给我)?(?:电话|手机)|打给我|联系我|回电")
+# words that only frame an answer: "我的电话是…，下午3点后都可以，麻烦网格长打给我"
+_FILLER = re.compile(r"[\s,，.。!！?？:：;；、~～\-—()（）]|我的|我|您|电话|手机|号码|联系方式|是|打|给|联系|拨|吧|都|可以|行|方便|"
+                     r"在家|有空|有时间|在|好的|好|的|了|麻烦|请|谢谢|网格长|就|这个|呢|啊|哦|嗯|回电话|回电|接电话|接|找|"
+                     r"以后|之后|时间|时候|一下|下")
+
+
+def find_call_time(text: str) -> str | None:
+    """The first time of day a resident names for a call ("下午3点以后", "明天上午", "随时"), or None."""
+    m = CALL_TIME.search(text or "")
+    return m.group(0).strip() if m else None
+
+
+def beyond_callback(masked: str) -> str:
+    """What a message says besides phone numbers and times: `masked` is the message with its
+    numbers masked (nlp.mask_pii); the answer's framing words are left in, so the rest can be read
+    as a complaint."""
+    return _CALL_ME.sub(" ", CALL_TIME.sub(" ", _MASKED.sub(" ", masked))).strip()
+
+
+def is_bare_answer(rest: str) -> bool:
+    """True when nothing but framing words is left (the message only answered the question)."""
+    return not _FILLER.sub("", rest)

@@ -13,6 +13,17 @@ def _when(dt: datetime, tz: str) -> str:
     return dt.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
 
 
+def unconfirmed_category(t) -> str | None:
+    """Why the ticket's category is only the bot's guess, in words for staff (None: it is not):
+    the resident never answered the category menu, or sent only a photo."""
+    if getattr(t, "category_confirmed", True):
+        return None
+    name = categories.name_of(t.category)
+    if getattr(t, "needs_detail", False):
+        return f"居民只发了照片，未说明问题（按{name}处理）"
+    return f"居民未选择类别（按{name}处理）"
+
+
 def ticket_markdown(t, tz: str, *, leader_userid: str | None, title: str = "新工单", deadline: str | None = None) -> dict:
     """Robot payload for a ticket; @-mentions the leader for urgent tickets."""
     text = mask_pii(t.text or "（照片，待补充文字）")
@@ -22,7 +33,11 @@ def ticket_markdown(t, tz: str, *, leader_userid: str | None, title: str = "新�
     head = f"**{title} #{t.code}｜{categories.name_of(t.category)}**"
     if t.priority == "urgent":
         head += ' <font color="warning">紧急</font>'
-    lines = [head, f"> 地点：{place}", f"> 内容：{text}"]
+    lines = [head]
+    unsure = unconfirmed_category(t)
+    if unsure:       # a held push sent because nobody chose: the leader should re-file it
+        lines.append(f'> <font color="warning">{unsure}</font>，请核实后发送 /recat {t.code} 类别')
+    lines += [f"> 地点：{place}", f"> 内容：{text}"]
     if deadline:
         lines.append(f"> 时限：{deadline}")
     if t.terms:

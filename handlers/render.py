@@ -130,3 +130,25 @@ def deadline_phrase(t, d) -> str:
 def onsite_promise(d, category: str, emergency_: bool) -> str:
     """"40分钟" as the resident's reply promises it (from the policy, not a constant)."""
     return "立即" if emergency_ else say_duration(d.policy.promise(Milestone.ONSITE, category).within)
+
+
+# -- residents as staff read them: by building, never by an openid ------------------------------
+
+def resident_label(building: str | None, unknown: str = "一位居民（楼栋未知）") -> str:
+    """"3号楼的居民": how staff are told who a resident is (an openid means nothing to them)."""
+    return f"{building}号楼的居民" if building else unknown
+
+
+def callback_request(grid: str, building: str | None, phones: list[str], when: str | None, words: str | None,
+                     recent) -> str:
+    """A private staff-app message to the grid leader: a resident asked for a person and left a
+    number or a time. The full number is shown here only (the leader calls it); groups never get it."""
+    lines = [f"【居民请求回电】{grid} {resident_label(building)}请你联系。",
+             f"电话：{'、'.join(phones) if phones else '未留（已请居民补发）'}",
+             f"方便时间：{when or '未说明'}"]
+    if words:
+        lines.append(f"居民原话：{mask_pii(words)[:120]}")
+    tickets = "；".join(f"#{t.code} {categories.name_of(t.category)}（{status_name(t.status)}）" for t in recent)
+    lines.append(f"最近工单：{tickets or '无'}" + ("，可用 /show 工单号 查看" if tickets else ""))
+    lines.append("（号码仅发给你本人，请勿转发到群里）" if phones else "")
+    return "\n".join(filter(None, lines))

@@ -88,18 +88,20 @@ def unsupported() -> str:
 
 
 def human(community: str, hotline: str, leader: str | None) -> str:
-    text = "已通知工作人员。"
-    if leader:
-        text += f"您所在网格的网格长是 {leader}，会尽快联系您。"
+    """After "人工": one question, so the leader can call back (the next message answers it)."""
+    who = f"网格长 {leader} " if leader else "工作人员"
+    text = f"好的。请问您的电话号码和方便接电话的时间？{who}会给您回电。"
     if hotline:
-        text += f"也可以拨打{community}电话 {hotline}（工作日 8:30-17:30）。"
+        text += f"急事也可拨打{community}电话 {hotline}（工作日 8:30-17:30）。"
     return text
 
 
-def human_request(grid: str, codes: list[str], msg_tail: str) -> str:
-    """To the grid leader (staff app), when a resident asks for a person."""
-    recent = "、".join(f"#{c}" for c in codes) or "无"
-    return f"【找人工】{grid}一位居民（尾号{msg_tail}）请求工作人员联系。最近工单：{recent}，可用 /show 工单号 查看。"
+def callback_noted(leader: str | None, phone: str | None, when: str | None) -> str:
+    """The answer to "人工"'s question was passed to the grid leader."""
+    who = f"网格长 {leader}" if leader else "工作人员"
+    if phone:
+        return f"好的，已转告{who}，会打 {phone} 给您回电{f'（{when}）' if when else ''}。"
+    return f"好的，已转告{who}您方便的时间（{when}）。请再发一下您的电话号码，方便给您回电。"
 
 
 def thanks() -> str:
@@ -197,3 +199,29 @@ def emergency_joined(code: str, leader: str) -> str:
 
 def not_solved(code: str) -> str:
     return f"抱歉！已重新打开工单 #{code}，网格长会再联系您。"
+
+
+def holding() -> str:
+    """The answer when a message is kept but not yet handled (slow handling, database outage)."""
+    return "已收到您的消息，正在处理，稍后回复您。紧急情况请拨打119/120/110。"
+
+
+def handed_to_staff() -> str:
+    return "您的消息暂时无法自动处理，已转工作人员人工跟进，请耐心等候。紧急情况请拨打119/120/110。"
+
+
+def _urgent_line(hotline: str) -> str:
+    office = f"情况紧急请拨打社区电话 {hotline}；" if hotline else ""
+    return f"{office}遇火情、燃气泄漏、有人受伤请直接拨打119/120/110。"
+
+
+def flood_tickets(count: int, within: str, hotline: str) -> str:
+    """Over the per-resident ticket limit: the message is kept, no new ticket is opened."""
+    return (f"您{within}已反映了 {count} 个问题，工作人员正在逐一处理。这条消息已收到并记录，暂不另开新工单。"
+            "要补充之前反映的问题，请回复“人工”联系网格长；查看进度请回复“进度”。" + _urgent_line(hotline))
+
+
+def flood_messages(hotline: str) -> str:
+    """Over the per-resident message limit (a minute)."""
+    return "您发消息太快了，请稍等一分钟再发。这条消息已收到并记录。" + _urgent_line(hotline)
+

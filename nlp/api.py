@@ -20,7 +20,8 @@ def classify_many(texts: list[str], model_dir: str | None = None) -> list[Classi
 def classify(text: str) -> Classification:
     """Category, confidence, top 3, deciding terms, emergency and place of one message.
 
-    Never raises for any input: a resident's message must always get a ticket."""
+    Never raises for any input: a resident's message must always get a ticket. A long message is
+    read as its head and tail (nlp/limits.py), so its length costs nothing past a few KB."""
     try:
         return classify_many([text])[0]
     except Exception:

@@ -18,6 +18,7 @@ from nlp import emergency, english_head, phrases
 from nlp.categories import CODES, OTHER
 from nlp.datafile import load_yaml
 from nlp.extract import find_location
+from nlp.limits import read
 from nlp.normalize import normalize
 from nlp.types import Classification
 
@@ -35,7 +36,6 @@ class Settings:
     phrase_weight: float = 0.35
     negative_scale: float = 0.5
     low_confidence: float = 0.45
-    max_chars: int = 3000
     max_terms: int = 6
 
     @classmethod
@@ -116,7 +116,7 @@ class Classifier:
 
     def classify_many(self, texts: list[str], explain: bool = True) -> list[Classification]:
         raw = [t if isinstance(t, str) else ("" if t is None else str(t)) for t in texts]
-        norm = [normalize(t[: self.s.max_chars]) for t in raw]
+        norm = [normalize(read(t)) for t in raw]          # head and tail of a long letter (nlp/limits.py)
         if not norm:
             return []
         p, hits, docs, X = self._proba([t or "" for t in norm])

@@ -2,8 +2,9 @@
 
 find_location: 3号楼502, 5栋2单元, 十二幢三单元601室, 3#楼, A座, 3-2-502, 东门, B区地库, 2号楼楼下
 -> Location(building, unit, room, area), digits as arabic strings, for routing to the grid leader.
-mask_pii: mobile and landline numbers and ID numbers (18 and 15 digits) masked before a message is shown
-in a group chat or written to a log.
+mask_pii: mobile and landline numbers and ID numbers (18 and 15 digits), as residents write them
+(full-width, grouped with spaces, dots or dashes, +86, extensions), masked before a message is shown in
+a group chat or written to a log; ticket codes, rooms, dates, times and prices stay readable.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from nlp.anchors import required_chars
 from nlp.datafile import load_yaml
+from nlp.limits import read
 from nlp.normalize import clean
 from nlp.types import Location
 
@@ -80,7 +82,9 @@ def _area_patterns() -> tuple[re.Pattern, re.Pattern]:
 
     def alt(words):
         return "|".join(map(re.escape, sorted(set(words), key=len, reverse=True)))
-    after = re.compile(rf"\s*(?:的)?\s*(?P<a>{alt(data['after_building'])})")
+    # \s*(?:的\s*)? rather than \s*(?:的)?\s*: the same text, but a run of spaces is not split
+    # between two \s* in every possible way before the place word is found missing
+    after = re.compile(rf"\s*(?:的\s*)?(?P<a>{alt(data['after_building'])})")
     anywhere = re.compile(
         rf"(?P<a>(?<![A-Za-z0-9])[A-Za-z0-9一二三四五六七八九十]{{1,2}}区(?:{alt(data['anywhere'])})?"
         rf"|{alt(data['anywhere'])})")
@@ -103,7 +107,7 @@ def _may(name: str, chars: set[str]) -> bool:
 
 def find_location(text: str, cleaned: bool = False) -> Location | None:
     """The first place named in `text`, or None (cleaned=True: `text` is already normalised)."""
-    text = (text or "")[:5000] if cleaned else clean((text or "")[:5000])
+    text = read(text or "") if cleaned else clean(read(text or ""))     # a letter's head and tail
     if not text:
         return None
     after, anywhere = _area_patterns()
@@ -144,29 +148,90 @@ def find_location(text: str, cleaned: bool = False) -> Location | None:
 
 # --- personal numbers -------------------------------------------------------------------------
 
-# 18-digit IDs (6 area + 8 birth date + 4), and the old 15-digit ones (6 + YYMMDD + 3) still in use.
-_ID = re.compile(r"(?<![0-9A-Za-z])(\d{6})\s?(\d{8})\s?(\d{3}[\dXx])(?![0-9A-Za-z])")
-# The 15-digit form must look like one (area 1-8xxxxx, a real YYMMDD), so that a 15-digit parcel
-# or order number is left readable.
-_ID15 = re.compile(r"(?<![0-9A-Za-z])([1-8]\d{5})\s?(\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))\s?(\d{3})"
-                   r"(?![0-9A-Za-z])")
-_MOBILE = re.compile(r"(?<![\d])((?:\+|00)?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
-_LANDLINE = re.compile(r"(?<![\d])(\(?0\d{2,3}\)?)([\s-]?)(\d{3,4})[\s-]?(\d{4})(?!\d)")
+# Matching reads a copy with full-width digits and punctuation made ASCII, one character for one, so
+# a match's span is also its span in the text as written and everything else is left untouched.
+_HALF = str.maketrans({**{chr(0xFF10 + i): str(i) for i in range(10)},
+                       "＋": "+", "－": "-", "—": "-", "–": "-", "‐": "-", "‑": "-", "−": "-", "．": ".",
+                       "（": "(", "）": ")", "　": " ", "Ｘ": "X", "ｘ": "x", "＃": "#"})
+# The shortest number masked has 10 digits (010 and 7): texts with fewer are left at C speed.
+_DROP_DIGITS = str.maketrans("", "", "0123456789" + "".join(chr(0xFF10 + i) for i in range(10)))
+_MIN_DIGITS = 10
+_GAP = "\x00"        # stands in for a number already masked, so no later pattern matches across it
+
+# Residents write a number in groups: 138 1234 5678, 138-1234-5678, 138.1234.5678, 021-6123-4567.
+_SEP = r"(?:[ \t]*[-.][ \t]*|[ \t]{1,2})"
+# 18-digit IDs (6 area + 8 birth date + 3 + check digit or X) and the old 15-digit ones (6 + YYMMDD
+# + 3), with a space or dash anywhere. Both must name a real area and birth date, so that long
+# order, parcel and ticket numbers are left readable.
+_ID = re.compile(r"(?<![0-9A-Za-z])\d(?:[ \-]?\d){16}[ \-]?[\dXx](?![0-9A-Za-z])", re.ASCII)
+_ID15 = re.compile(r"(?<![0-9A-Za-z])\d(?:[ \-]?\d){14}(?![0-9A-Za-z])", re.ASCII)
+_ID18_DIGITS = re.compile(r"[1-9]\d{5}(?:18|19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]")
+_ID15_DIGITS = re.compile(r"[1-9]\d{5}\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}")
+# Mobiles: 1[3-9] and 11 digits, optionally +86 / 0086 / 86 / (+86) before them.
+_MOBILE = re.compile(rf"(?<!\d)(?P<p>(?:\(\+?86\)|(?:\+|00)?86)(?:{_SEP})?)?(?P<a>1[3-9]\d)(?:{_SEP})?\d{{4}}(?:{_SEP})?"
+                     rf"(?P<z>\d{{4}})(?!\d)", re.ASCII)
+# Landlines: a real area code (010, 02x, 0xxx), 7-8 digits, perhaps an extension (转123, -802, ext 12).
+_LANDLINE = re.compile(rf"(?<!\d)(?P<a>\(0(?:10|2\d|[3-9]\d\d)\)|0(?:10|2\d|[3-9]\d\d))(?P<s>{_SEP}?)"
+                       rf"\d{{3,4}}(?:{_SEP})?(?P<z>\d{{4}})(?P<x>[ \t]*(?:转|分机|ext\.?|[-#])[ \t]*\d{{1,5}})?(?!\d)",
+                       re.IGNORECASE | re.ASCII)
+
+
+def _digits(s: str) -> str:
+    return re.sub(r"[^0-9Xx]", "", s)
+
+
+def _pii_spans(text: str) -> list[tuple[int, int, str, str, str]]:
+    """(start, end, kind, masked, digits) of every personal number in `text`, in the order of the
+    text; digits: a phone number's own (ASCII, no prefix or extension)."""
+    if len(text) - len(text.translate(_DROP_DIGITS)) < _MIN_DIGITS:
+        return []
+    norm = text.translate(_HALF)
+    found: list[tuple[int, int, str, str, str]] = []
+
+    def take(spans):
+        nonlocal norm
+        for span in spans:
+            found.append(span)
+            norm = norm[:span[0]] + _GAP * (span[1] - span[0]) + norm[span[1]:]
+
+    def ids(pattern, valid, keep):
+        for m in pattern.finditer(norm):
+            d = _digits(m.group(0))
+            if valid.fullmatch(d):
+                digits = [text[i] for i in range(m.start(), m.end()) if _digits(norm[i])]
+                yield (m.start(), m.end(), "id", "".join(digits[:3]) + "*" * (len(d) - 3 - keep) + "".join(digits[-keep:]),
+                       d)
+
+    take(list(ids(_ID, _ID18_DIGITS, 4)))
+    take(list(ids(_ID15, _ID15_DIGITS, 3)))
+
+    def part(m, g):
+        return text[m.start(g):m.end(g)] if m.start(g) >= 0 else ""
+
+    take([(m.start(), m.end(), "mobile", part(m, "p") + part(m, "a") + "****" + part(m, "z"),
+           _digits(m.string[m.start("a"):m.end()])) for m in _MOBILE.finditer(norm)])
+    take([(m.start(), m.end(), "landline", part(m, "a") + part(m, "s") + "****" + part(m, "z") + part(m, "x"),
+           _digits(m.string[m.start():m.end("z")])) for m in _LANDLINE.finditer(norm)])
+    return sorted(found)
 
 
 def find_phones(text: str) -> list[str]:
-    """Phone numbers in `text`, digits only (mobile 11 digits, landline with area code)."""
-    text = text or ""
-    out = ["".join(m.group(2, 3, 4)) for m in _MOBILE.finditer(text)]
-    rest = _MOBILE.sub(" ", _ID15.sub(" ", _ID.sub(" ", text)))
-    out += [re.sub(r"\D", "", m.group(0)) for m in _LANDLINE.finditer(rest)]
-    return out
+    """Phone numbers in `text`, ASCII digits only: mobiles (11 digits) first, then landlines (area
+    code and number, without an extension)."""
+    spans = _pii_spans(text or "")
+    return [d for kind in ("mobile", "landline") for _s, _e, k, _m, d in spans if k == kind]
 
 
 def mask_pii(text: str) -> str:
-    """138 1234 5678 -> 138****5678; 0571-88886666 -> 0571-****6666; ID -> first 3 + last 4."""
+    """138 1234 5678 -> 138****5678; 0571-88886666 -> 0571-****6666; ID -> first 3 + last 4 (15-digit
+    IDs: last 3). Full-width digits count as digits; everything else stays as written."""
     text = text or ""
-    text = _ID.sub(lambda m: m.group(1)[:3] + "*" * 11 + m.group(3)[-4:], text)
-    text = _ID15.sub(lambda m: m.group(1)[:3] + "*" * 9 + m.group(3), text)
-    text = _MOBILE.sub(lambda m: (m.group(1) or "") + m.group(2) + "****" + m.group(4), text)
-    return _LANDLINE.sub(lambda m: m.group(1) + m.group(2) + "****" + m.group(4), text)
+    spans = _pii_spans(text)
+    if not spans:
+        return text
+    out, at = [], 0
+    for s, e, _kind, masked, _d in spans:
+        out += [text[at:s], masked]
+        at = e
+    out.append(text[at:])
+    return "".join(out)

@@ -8,6 +8,7 @@ run on every message (tens of microseconds for a short one).
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import Counter
 from functools import cache, lru_cache
 from itertools import chain, repeat
@@ -92,7 +93,8 @@ class _Repair:
 
     def apply(self, text: str) -> str:
         if self.variant_re is not None:
-            text = self.variant_re.sub(self._variant, text)
+            words = _Words(text)
+            text = self.variant_re.sub(lambda m: self._variant(m, words), text)
         if self.homophones is not None:           # 没起泄露 -> 煤气泄露 (nlp/homophones.py)
             text = self.homophones.repair(text)
         # counted in C: how many of each term's characters the text holds
@@ -103,7 +105,7 @@ class _Repair:
                 text = self._fix(text, self.terms[i])
         return text
 
-    def _variant(self, m: re.Match) -> str:
+    def _variant(self, m: re.Match, words: _Words) -> str:
         """The replacement, unless it would break a word that jieba reads across the key's edge:
         然气 is 燃气 typed by sound, but not in 虽然气温 (虽然|气温), nor is 电摩 电瓶车 in
         电摩擦 (电|摩擦); 有然气味 becomes 有燃气味, for 燃气 keeps the 气 of 气味."""
@@ -111,12 +113,14 @@ class _Repair:
         new = self.variants[key]
         if len(key) == 1:
             return new
-        for a, b in segment.spans(m.string):
-            if a < start < b:                        # a word runs in across the start ...
-                if b > end or not new.startswith(key[:b - start]):
-                    return key                       # ... and the replacement breaks it
-            elif a < end < b and not new.endswith(key[a - start:]):
-                return key                           # the same across the end
+        across = words.around(start)
+        if across is not None:                       # a word runs in across the start ...
+            a, b = across
+            if b > end or not new.startswith(key[:b - start]):
+                return key                           # ... and the replacement breaks it
+        across = words.around(end)
+        if across is not None and not new.endswith(key[across[0] - start:]):
+            return key                               # the same across the end
         return new
 
     def _fix(self, text: str, term: str) -> str:
@@ -124,17 +128,21 @@ class _Repair:
         # Windows that can be one substitution away agree on the first or the second character.
         starts = set(_positions(text, term[0]))
         starts |= {i - 1 for i in _positions(text, term[1]) if i >= 1}
-        out = text
-        for i in sorted(starts, reverse=True):   # right to left keeps earlier offsets valid
-            window = out[i:i + n]
+        # a repair replaces n characters by n: the characters in a list, each repair in place
+        # (rebuilding the string per repair cost repairs x length)
+        out: list[str] | None = None
+        for i in sorted(starts, reverse=True):   # right to left, as windows may overlap a repair
+            window = text[i:i + n] if out is None else "".join(out[i:i + n])
             if len(window) != n or window == term or window in self.term_set or window in self.protected:
                 continue
             if Hamming.distance(window, term, score_cutoff=1) != 1:
                 continue
             pos = next(k for k in range(n) if window[k] != term[k])
             if self._acceptable(window, term, pos):
-                out = out[:i] + term + out[i + n:]
-        return out
+                if out is None:
+                    out = list(text)
+                out[i:i + n] = term
+        return text if out is None else "".join(out)
 
     def _acceptable(self, window: str, term: str, pos: int) -> bool:
         wrong, right = window[pos], term[pos]
@@ -151,6 +159,25 @@ class _Repair:
                 if b - a >= 2 and segment.is_word(window[a:b]):
                     return False
         return True
+
+
+class _Words:
+    """jieba's words of one text, segmented on first need (once per text, not once per variant)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.spans: list[tuple[int, int]] | None = None
+        self.starts: list[int] = []
+
+    def around(self, pos: int) -> tuple[int, int] | None:
+        """The word (start, end) that runs across `pos` (start < pos < end), if any."""
+        if self.spans is None:
+            self.spans = segment.spans(self.text)
+            self.starts = [a for a, _ in self.spans]
+        i = bisect_right(self.starts, pos) - 1
+        if i >= 0 and pos < self.spans[i][1] and self.spans[i][0] < pos:
+            return self.spans[i]
+        return None
 
 
 @cache

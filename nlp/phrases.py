@@ -49,6 +49,7 @@ class PhraseTable:
         if entries:
             self.automaton.make_automaton()
         self.n_phrases = len(entries)
+        self.max_len = max(map(len, entries), default=0)
 
     def hits(self, text: str) -> list[Hit]:
         """Phrases found in `text`, those inside a longer found phrase dropped."""
@@ -61,9 +62,16 @@ class PhraseTable:
             return found
         found.sort(key=lambda h: -len(h.phrase))
         kept: list[Hit] = []
+        # kept hits by start: a longer phrase holding h starts at most max_len characters before
+        # h's end, so each hit looks at a few starts instead of at every hit kept so far
+        starting: dict[int, list[Hit]] = {}
+        longest = self.max_len
         for h in found:
-            if not any(k.start <= h.start and h.end <= k.end and len(k.phrase) > len(h.phrase) for k in kept):
+            n, end = len(h.phrase), h.end
+            if not any(len(k.phrase) > n and end <= k.end
+                       for s in range(max(0, end - longest), h.start + 1) for k in starting.get(s, ())):
                 kept.append(h)
+                starting.setdefault(h.start, []).append(h)
         # One phrase counts once per message however often it is repeated.
         seen: set[tuple[str, str]] = set()
         out = []

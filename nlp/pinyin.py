@@ -25,11 +25,39 @@ _MAX_SYLLABLE = 6       # zhuang, shuang
 @cache
 def _engine():
     # loaded on the first message without Han characters (0.3 s), not with the classifier
-    from Pinyin2Hanzi import DefaultDagParams, all_pinyin, dag, simplify_pinyin
-    return DefaultDagParams(), dag, simplify_pinyin, frozenset(all_pinyin())
+    from Pinyin2Hanzi import DefaultDagParams, all_pinyin, simplify_pinyin
+    params = DefaultDagParams()
+    longest = max(k.count(",") + 1 for k in params.phrase_dict)
+    return params, longest, simplify_pinyin, frozenset(all_pinyin())
 
 
-def syllables(word: str) -> list[str] | None:
+def best_path(params, sylls: list[str], longest: int) -> list[str]:
+    """The characters Pinyin2Hanzi's dag(params, sylls, path_num=1) chooses: the path of phrases
+    with the highest product of scores, ties going to the path found last, as there. Its dag tries
+    every span of the run, costing the run's length cubed (a 1,200-syllable message: 5 s); no
+    phrase of its dictionary is longer than `longest` syllables, so only such spans are tried."""
+    n = len(sylls)
+    best: list[tuple[float, int, str] | None] = [None] * n    # (score, start of last phrase, phrase)
+    for end in range(n):
+        for start in range(max(0, end - longest + 1), end + 1):
+            prev = best[start - 1] if start else None
+            if start and prev is None:
+                continue
+            for phrase, score in params.get_phrase(sylls[start:end + 1], num=1):
+                total = prev[0] * score if prev else score
+                if best[end] is None or total >= best[end][0]:
+                    best[end] = (total, start, phrase)
+    if not n or best[-1] is None:
+        return []
+    out, end = [], n - 1
+    while end >= 0:
+        _, start, phrase = best[end]
+        out.append(phrase)
+        end = start - 1
+    return out[::-1]
+
+
+def syllables(word: str, erhua: bool = True) -> list[str] | None:
     """`word` split into pinyin syllables, as few as possible (xian stays xian, not xi an), in the
     spelling the converter knows (que -> qve); None when it is not pinyin."""
     _, _, simplify, known = _engine()
@@ -44,8 +72,8 @@ def syllables(word: str) -> list[str] | None:
                 s = simplify(part[i:j])
                 if s in known and (best[j] is None or len(best[i]) + 1 < len(best[j])):
                     best[j] = best[i] + [s]
-        if part and best[n] is None and part.endswith("r") and n > 1:     # erhua: nar, zher
-            inner = syllables(part[:-1])
+        if erhua and part and best[n] is None and part.endswith("r") and n > 1:     # erhua: nar, zher
+            inner = syllables(part[:-1], erhua=False)     # one r: "rrrr…" is not erhua all the way down
             best[n] = inner + ["er"] if inner else None
         if not part or best[n] is None:
             return None
@@ -66,16 +94,21 @@ def to_hanzi(text: str) -> str:
         if s is None:
             return text
         split[w] = s
-    params, dag, _, _ = _engine()
+    params, longest, _, _ = _engine()
 
     def chars(sylls: list[str]) -> str:
-        found = dag(params, sylls, path_num=1) if sylls else None
-        return "".join(found[0].path) if found else ""
+        return "".join(best_path(params, sylls, longest))
+
+    def after_number(at: int) -> bool:
+        """Whether a digit (then perhaps spaces) comes right before text[at]."""
+        while at > 0 and text[at - 1].isspace():
+            at -= 1
+        return at > 0 and text[at - 1].isdecimal()
 
     def write(m: re.Match) -> str:
         sylls = [s for w in m.group(0).split() for s in split[w]]
         head = ""
-        if re.search(r"\d\s*$", text[:m.start()]) and sylls[0] in _AFTER_NUMBER:
+        if after_number(m.start()) and sylls[0] in _AFTER_NUMBER:
             head = _AFTER_NUMBER[sylls.pop(0)]
             if head == "号" and sylls[:1] == ["lou"]:
                 head, sylls = "号楼", sylls[1:]

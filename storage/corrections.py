@@ -26,7 +26,7 @@ def correction_rows(session: Session) -> list[tuple[str, str]]:
     """(text, final category) once per corrected ticket; tickets without text (photos only) skipped."""
     q = (select(Ticket.text, Ticket.category).where(Ticket.id.in_(
         select(TicketEvent.ticket_id).where(TicketEvent.kind.in_(KINDS)))).order_by(Ticket.id))
-    return [(text, cat) for text, cat in session.execute(q) if text and text.strip()]
+    return [(text, cat) for text, cat in session.execute(q) if _usable(text)]
 
 
 def emergency_rows(session: Session) -> list[tuple[str, str]]:
@@ -35,7 +35,7 @@ def emergency_rows(session: Session) -> list[tuple[str, str]]:
          .where(TicketEvent.kind.in_((EMERGENCY_MARKED, EMERGENCY_CLEARED))).order_by(TicketEvent.id))
     last: dict[int, tuple[str, str]] = {}
     for tid, text, kind, data in session.execute(q):
-        if text and text.strip():
+        if _usable(text):
             last[tid] = (text, data.get("new") if kind == EMERGENCY_MARKED else NO_EMERGENCY)
     return [last[tid] for tid in sorted(last)]
 
@@ -77,3 +77,9 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _usable(text: str | None) -> bool:
+    """A text to learn from: not empty, and not one a resident had erased (个人信息保护法)."""
+    from storage.privacy import ERASED_TICKET_TEXT
+    return bool(text and text.strip()) and text != ERASED_TICKET_TEXT

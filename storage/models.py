@@ -220,7 +220,8 @@ class InboundMessage(Base):
     handled_at: Mapped[datetime | None]
     purged_at: Mapped[datetime | None]                    # raw XML and text masked after retention
     __table_args__ = (Index("ix_inbound_pending", "status", "next_attempt_at"),
-                      Index("ix_inbound_received_at", "received_at"))
+                      Index("ix_inbound_received_at", "received_at"),
+                      Index("ix_inbound_openid_received", "openid", "received_at"))   # flood limits
 
 
 class Outbox(Base):

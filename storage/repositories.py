@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
@@ -236,13 +236,18 @@ def inbound_by_key(session: Session, key: str) -> InboundMessage | None:
 
 # --- outbox ----------------------------------------------------------------------------------
 
+EMERGENCY = 1     # outbox.priority: claimed before everything else, alone, never paced
+
+
 def enqueue(session: Session, channel: str, target: str, payload: dict, now: datetime, *,
-            ticket_id: int | None = None, dedupe_key: str | None = None, not_before: datetime | None = None) -> None:
+            ticket_id: int | None = None, dedupe_key: str | None = None, not_before: datetime | None = None,
+            priority: int = 0) -> None:
     """Queue a delivery in the caller's transaction (Core INSERT, executed now: a duplicate
-    dedupe_key raises IntegrityError here)."""
+    dedupe_key raises IntegrityError here). priority: 0 normal, EMERGENCY first and alone."""
     session.connection().execute(_INSERT_OUTBOX, {
         "channel": channel, "target": target, "payload": payload, "ticket_id": ticket_id, "dedupe_key": dedupe_key,
-        "status": "pending", "attempts": 0, "next_attempt_at": not_before or now, "created_at": now})
+        "status": "pending", "attempts": 0, "next_attempt_at": not_before or now, "created_at": now,
+        "priority": priority})
 
 
 def cancel_pending(session: Session, ticket_id: int, kind: str) -> int:
@@ -259,51 +264,116 @@ def _outbox_due(now: datetime):
                and_(t.c.status == "sending", t.c.lease_until < now))      # a worker died mid-send
 
 
-def claim_due_outbox(session: Session, now: datetime, lease_until: datetime, limit: int = 20) -> list:
-    """Atomically take up to `limit` due rows (oldest first) in one statement; returns
-    (id, channel, target, payload, attempts) rows, attempts already counting this one.
+def _claim(session: Session, where, lease_until: datetime, limit: int) -> list:
+    t = Outbox.__table__
+    ids = (select(t.c.id).where(where).order_by(t.c.priority.desc(), t.c.next_attempt_at, t.c.id).limit(limit)
+           .with_for_update(skip_locked=True))
+    stmt = (update(t).where(t.c.id.in_(ids.scalar_subquery()), where)
+            .values(status="sending", lease_until=lease_until, attempts=t.c.attempts + 1)
+            .returning(t.c.id, t.c.channel, t.c.target, t.c.payload, t.c.attempts, t.c.next_attempt_at, t.c.priority,
+                       t.c.ticket_id))
+    rows = session.connection().execute(stmt).all()
+    return sorted(rows, key=lambda r: (-r.priority, r.next_attempt_at, r.id))
+
+
+def claim_due_outbox(session: Session, now: datetime, lease_until: datetime, limit: int = 20, *,
+                     emergency_only: bool = False) -> list:
+    """Atomically take due rows, emergencies first, then by due time; returns (id, channel, target,
+    payload, attempts, next_attempt_at, priority, ticket_id) rows, attempts already counting this one.
+
+    A due emergency is claimed alone (a batch of one), so no slow row in front of it delays it;
+    otherwise up to `limit` rows. `emergency_only`: claim a due emergency or nothing (a worker looks
+    between the sends of a batch).
 
     PostgreSQL: the inner SELECT locks its rows FOR UPDATE SKIP LOCKED, so concurrent claimers take
     disjoint batches without waiting on each other; the outer WHERE repeats the due condition as a
     compare-and-set. SQLite: BEGIN IMMEDIATE serialises writers, so the same statement is atomic."""
     t = Outbox.__table__
     due = _outbox_due(now)
-    ids = (select(t.c.id).where(due).order_by(t.c.next_attempt_at, t.c.id).limit(limit)
-           .with_for_update(skip_locked=True))
-    stmt = (update(t).where(t.c.id.in_(ids.scalar_subquery()), due)
-            .values(status="sending", lease_until=lease_until, attempts=t.c.attempts + 1)
-            .returning(t.c.id, t.c.channel, t.c.target, t.c.payload, t.c.attempts, t.c.next_attempt_at))
-    rows = session.connection().execute(stmt).all()
-    return sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
+    urgent = _claim(session, and_(due, t.c.priority >= EMERGENCY), lease_until, 1)
+    if urgent or emergency_only:
+        return urgent
+    return _claim(session, due, lease_until, limit)
+
+
+def extend_outbox_lease(session: Session, ids: list[int], lease_until: datetime, new_lease: datetime) -> set[int]:
+    """Move the lease of rows still held under `lease_until` to `new_lease`; returns the ids still
+    held (a row whose lease ran out may have been claimed by another worker: it is theirs now)."""
+    if not ids:
+        return set()
+    t = Outbox.__table__
+    res = session.connection().execute(
+        update(t).where(t.c.id.in_(ids), t.c.status == "sending", t.c.lease_until == lease_until)
+        .values(lease_until=new_lease).returning(t.c.id))
+    return {r.id for r in res}
 
 
 def finish_outbox(session: Session, lease_until: datetime, now: datetime, sent: list[int],
-                  retry: dict[int, tuple[datetime, str]], failed: dict[int, str], release: list[int]) -> None:
-    """Record a claimed batch's outcomes in the caller's transaction. Only rows still held under
-    this claim's lease are touched (a row whose lease ran out belongs to whoever claimed it next)."""
+                  retry: dict[int, tuple[datetime, str]], failed: dict[int, str], release: list[int], *,
+                  defer: dict[int, datetime] | None = None) -> set[int]:
+    """Record outcomes of claimed rows in the caller's transaction; returns the ids written. Only
+    rows still held under this claim's lease are touched (a row whose lease ran out belongs to
+    whoever claimed it next): the compare-and-set on (status, lease_until) is the lease holder's
+    proof. `release`: claimed but not attempted, as if never claimed; `defer`: the same, due again
+    at the given time (a group over its flood limit)."""
     t = Outbox.__table__
     conn = session.connection()
     ours = and_(t.c.status == "sending", t.c.lease_until == lease_until)
+    done: set[int] = set()
+
+    def run(stmt) -> None:
+        done.update(r.id for r in conn.execute(stmt.returning(t.c.id)))
+
     if sent:
-        conn.execute(update(t).where(t.c.id.in_(sent), ours)
-                     .values(status="sent", sent_at=now, lease_until=None, last_error=None))
+        run(update(t).where(t.c.id.in_(sent), ours).values(status="sent", sent_at=now, lease_until=None, last_error=None))
     for row_id, (next_at, error) in retry.items():
-        conn.execute(update(t).where(t.c.id == row_id, ours)
-                     .values(status="pending", next_attempt_at=next_at, lease_until=None, last_error=error))
+        run(update(t).where(t.c.id == row_id, ours)
+            .values(status="pending", next_attempt_at=next_at, lease_until=None, last_error=error))
     for row_id, error in failed.items():
-        conn.execute(update(t).where(t.c.id == row_id, ours).values(status="failed", lease_until=None, last_error=error))
-    if release:      # claimed but not attempted (the batch ran out of lease): as if never claimed
-        conn.execute(update(t).where(t.c.id.in_(release), ours)
-                     .values(status="pending", lease_until=None, attempts=t.c.attempts - 1))
+        run(update(t).where(t.c.id == row_id, ours).values(status="failed", lease_until=None, last_error=error))
+    if release:
+        run(update(t).where(t.c.id.in_(release), ours)
+            .values(status="pending", lease_until=None, attempts=t.c.attempts - 1))
+    for row_id, next_at in (defer or {}).items():
+        run(update(t).where(t.c.id == row_id, ours)
+            .values(status="pending", next_attempt_at=next_at, lease_until=None, attempts=t.c.attempts - 1))
+    return done
+
+
+def robot_sends_in_window(session: Session, targets: list[str], since: datetime, now: datetime,
+                          exclude: list[int]) -> dict[str, list[datetime]]:
+    """Per robot key: when each push of the last window left (sent_at after `since`), plus `now` for
+    each push other workers hold right now (claimed, not yet answered), oldest first. `exclude`: the
+    caller's own claimed rows. Uses the index outbox(target, created_at): a row leaves within
+    max_attempts backoffs of its creation (well under a day), so older rows need not be read."""
+    if not targets:
+        return {}
+    t = Outbox.__table__
+    q = select(t.c.target, t.c.status, t.c.sent_at).where(
+        t.c.target.in_(targets), t.c.channel == "robot", t.c.created_at >= now - timedelta(days=1),
+        or_(and_(t.c.status == "sent", t.c.sent_at > since), and_(t.c.status == "sending", t.c.lease_until >= now)))
+    if exclude:
+        q = q.where(t.c.id.not_in(exclude))
+    found: dict[str, list[datetime]] = {key: [] for key in targets}
+    for r in session.connection().execute(q):
+        found[r.target].append(r.sent_at if r.status == "sent" else now)
+    return {key: sorted(times) for key, times in found.items()}
+
+
+def ticket_code_of(session: Session, ticket_id: int | None) -> str | None:
+    if ticket_id is None:
+        return None
+    return session.scalar(select(Ticket.code).where(Ticket.id == ticket_id))
 
 
 def enqueue_once(session: Session, key: str, channel: str, target: str, payload: dict, now: datetime,
-                 ticket_id: int | None = None, not_before: datetime | None = None) -> bool:
+                 ticket_id: int | None = None, not_before: datetime | None = None, *, priority: int = 0) -> bool:
     """Enqueue unless a row with this key exists (also under a concurrent sweep in another worker):
-    one INSERT … ON CONFLICT DO NOTHING, no savepoint."""
+    one INSERT … ON CONFLICT DO NOTHING, no savepoint. priority: 0 normal, EMERGENCY first and alone."""
     stmt = _insert(session, Outbox).values(
         channel=channel, target=target, payload=payload, ticket_id=ticket_id, dedupe_key=key, status="pending",
-        attempts=0, next_attempt_at=not_before or now, created_at=now).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        attempts=0, next_attempt_at=not_before or now, created_at=now,
+        priority=priority).on_conflict_do_nothing(index_elements=["dedupe_key"])
     # RETURNING, not rowcount: psycopg reports -1 for an INSERT SQLAlchemy gives an implicit RETURNING
     return session.connection().execute(stmt.returning(Outbox.id)).first() is not None
 
@@ -422,10 +492,16 @@ def record_rating(session: Session, t, resident_id: int, score: int | None, now:
         index_elements=["ticket_id", "round", "resident_id"], set_={"score": score, "rated_at": now}))
 
 
-def ticket_by_code(session: Session, code: str | None) -> Ticket | None:
+def ticket_by_code(session: Session, code: str | None, *, lock: bool = False) -> Ticket | None:
+    """`lock`: hold the row (SELECT … FOR UPDATE on PostgreSQL) until the caller's transaction ends,
+    and read it afresh, so a concurrent move is seen, not overwritten. SQLite needs no lock: BEGIN
+    IMMEDIATE already runs one writer at a time (SQLAlchemy leaves FOR UPDATE out there)."""
     if not code:
         return None
-    return session.scalar(select(Ticket).where(Ticket.code == code))
+    q = select(Ticket).where(Ticket.code == code)
+    if lock:
+        q = _locked(q)
+    return session.scalar(q)
 
 
 def recent_emergency(session: Session, grid_id: int, kind: str, since: datetime, building: str | None) -> Ticket | None:
@@ -440,3 +516,63 @@ def recent_emergency(session: Session, grid_id: int, kind: str, since: datetime,
 def set_party_reply(session: Session, ticket_id: int, party: str, text: str, now: datetime) -> None:
     session.execute(update(TicketParty).where(TicketParty.ticket_id == ticket_id, TicketParty.party == party)
                     .values(reply=text, replied_at=now))
+
+
+# --- row locks, state history and flood counts (staff commands, intake) ------------------------
+
+def _locked(q):
+    # OF ticket: the grid is eager-joined (LEFT OUTER JOIN) and must not be locked; populate_existing:
+    # a ticket already in the session is refreshed from the locked row, not served stale
+    return q.with_for_update(of=Ticket).execution_options(populate_existing=True)
+
+
+def lock_tickets(session: Session, codes: list[str]) -> dict[str, Ticket]:
+    """Tickets by code, row-locked in one statement in id order (so two commands locking the same
+    pair in opposite order, like crossing merges, cannot deadlock)."""
+    q = _locked(select(Ticket).where(Ticket.code.in_(codes)).order_by(Ticket.id))
+    return {t.code: t for t in session.scalars(q)}
+
+
+def last_event_of(session: Session, ticket_id: int, kinds: frozenset[str]) -> TicketEvent | None:
+    """The ticket's latest event of these kinds (who moved it last, and when)."""
+    return session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id, TicketEvent.kind.in_(kinds))
+                           .order_by(TicketEvent.id.desc()).limit(1)).first()
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What a resident has done lately, for the flood limits."""
+    tickets_last_hour: int = 0
+    tickets_today: int = 0
+    messages_last_minute: int = 0     # inbound messages (this one included once stored)
+
+
+def _activity_select():
+    t, m = Ticket.__table__, InboundMessage.__table__
+    since = bindparam("hour", type_=t.c.created_at.type), bindparam("day", type_=t.c.created_at.type)
+    # each count is a range read of an index: ticket (resident_id, created_at); inbound_message (openid)
+    tickets = [select(func.count()).where(t.c.resident_id == _R.c.id, t.c.created_at >= s).scalar_subquery()
+               for s in since]
+    messages = select(func.count()).where(m.c.openid == _R.c.openid,
+                                          m.c.received_at >= bindparam("minute", type_=m.c.received_at.type))
+    return select(_R.c.id, _R.c.building, _R.c.state, _R.c.last_seen_at,
+                  tickets[0].label("n_hour"), tickets[1].label("n_day"), messages.scalar_subquery().label("n_minute")
+                  ).where(_R.c.openid == bindparam("openid"))
+
+
+_SELECT_RESIDENT_ACTIVITY = _activity_select()
+
+
+def resident_with_activity(session: Session, openid: str, now: datetime, *, hour: datetime, day: datetime,
+                           minute: datetime) -> tuple[ResidentRow, Activity]:
+    """resident() and the resident's recent activity (tickets since `hour` and since `day`, messages
+    since `minute`) in the same one statement: the flood limits cost the message path nothing extra."""
+    row = session.connection().execute(_SELECT_RESIDENT_ACTIVITY, {
+        "openid": openid, "hour": hour, "day": day, "minute": minute}).first()
+    if row is None:                    # first contact: created as resident() does, nothing done yet
+        return resident(session, openid, now), Activity()
+    r = ResidentRow(row.id, openid, row.building, row.state, row.last_seen_at)
+    if (now - r.last_seen_at).total_seconds() > 60:   # as resident(): not on every message
+        r.last_seen_at = now
+    return r, Activity(row.n_hour, row.n_day, row.n_minute)
+

@@ -82,7 +82,9 @@ def make_config(tmp_path, db_url, **overrides):
     # 一键派单 (promises.category_party) adds a party notice to most reports; tests of it turn it on
     base = {"database.url": db_url, "local.fake_store": str(tmp_path / "fake.sqlite3"),
             "nlp.model_root": str(tmp_path / "models"), "media.folder": str(tmp_path / "media"),
-            "promises.category_party": {}}
+            "inbound.spool": str(tmp_path / "spool.sqlite3"), "promises.category_party": {},
+            # WeChat waits 5 s; tests on a loaded machine take the most of it before the holding reply
+            "inbound.reply_budget_seconds": 4.9}
     base.update(overrides)
     return load_config(ROOT / "config.yaml", environ={}, overrides=base)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from domain.access import Actor, Refused
-from domain.states import ROLE_NAMES
+from domain.states import EVENT_NAMES, ROLE_NAMES, EventKind
 from handlers.clock import Clock
 from handlers.commands.registry import REGISTRY, CommandError, parse
 from handlers.directory import Directory
@@ -16,6 +17,14 @@ from handlers.inbound import Inbound
 from storage import repositories as repo
 
 log = logging.getLogger(__name__)
+
+FAILED = "命令没有执行成功，请稍后重试；问题已记录"
+HOLDING = "已收到命令，正在执行，结果稍后发给您。"
+# Events that put a ticket in its state: the one to name when a move is refused for the state.
+MOVED_BY = frozenset(str(k) for k in (
+    EventKind.ASSIGNED, EventKind.ONSITE, EventKind.PLANNED, EventKind.REFERRED, EventKind.PARTY_REPLIED,
+    EventKind.RESOLVED, EventKind.VISITED, EventKind.CLOSED, EventKind.CANCELLED, EventKind.MERGED,
+    EventKind.REOPENED))
 
 
 @dataclass
@@ -48,7 +57,31 @@ class StaffDesk:
         return self.intake.grid_by_id(session, grid_id) if self.intake else repo.grid_by_id(session, grid_id)
 
     def parties_of(self, session: Session, t) -> frozenset[str]:
+        """The parties the ticket is referred to (the lead one and those brought in)."""
         return frozenset(p.party for p in repo.parties_of(session, t.id))
+
+    def working_parties(self, session: Session, t) -> frozenset[str]:
+        """The parties working the ticket: referred to, and the assignee's (a ticket assigned to one
+        property worker is in the remit of the whole property company)."""
+        assignee = self.staff.get(t.assignee) if t.assignee else None
+        extra = {assignee.party} if assignee is not None and assignee.party else set()
+        return self.parties_of(session, t) | extra
+
+    def failed_reply(self) -> str:
+        """What staff read when a command broke (residents read replies.failed())."""
+        return FAILED
+
+    def holding_reply(self, msg) -> str:
+        """While a command waits (slow, or the database is down): its result follows in the app."""
+        return HOLDING
+
+    def _moved_by(self, session: Session, t) -> str:
+        """“（赵敏 09:31 办结）”: who put the ticket in the state that refused the move."""
+        e = repo.last_event_of(session, t.id, MOVED_BY)
+        if e is None:
+            return ""
+        at = e.at.astimezone(ZoneInfo(self.tz)).strftime("%H:%M")
+        return f"（{self.d.actor_name(e.actor)} {at} {EVENT_NAMES.get(e.kind, e.kind)}）"
 
     def photo_link(self, attachment_id: int) -> str | None:
         return self._photo_link(attachment_id) if self._photo_link else None
@@ -77,4 +110,7 @@ class StaffDesk:
             with session.begin_nested():
                 return cmd.func(ctx, parsed.args)
         except (CommandError, Refused) as e:
-            return f"未执行 /{cmd.name}：{e}\n用法：{cmd.usage}", None
+            why = str(e)
+            if isinstance(e, Refused) and e.ticket is not None:     # someone moved it first: say who
+                why += self._moved_by(session, e.ticket)
+            return f"未执行 /{cmd.name}：{why}\n用法：{cmd.usage}", None

@@ -4,14 +4,16 @@ Staff know what the classifier cannot: whether a message really reported a dange
 command is a domain move recorded on the ticket with its actor, and the ticket's text becomes a
 labelled row for the learned emergency signal (storage/corrections.py: emergency_rows; retrained
 weekly behind a gate, bot/learning.py). Marking also does what the bot should have done on
-receipt: @all in the grid's group and the number to call sent to the residents.
+receipt: @all in the grid's group and the number to call sent to the residents. Both go through the
+same access rules as every other move (domain/access.py: the matrix, the grid, the party's remit)
+and lock the ticket's row like the other commands.
 """
 from __future__ import annotations
 
 from domain import moves
 from domain.states import ACTIVE, Status, status_name
 from handlers.commands.registry import CommandError, command
-from handlers.commands.tickets import _apply, _ticket
+from handlers.commands.tickets import _apply, _scope, _ticket
 from nlp import categories, emergency
 
 
@@ -31,7 +33,7 @@ def mark(ctx, args):
     """标为紧急情况：未办结的立即@所有人并提示居民拨打电话（用于改进紧急识别）"""
     t = _ticket(ctx, args[0] if args else None)
     kind, name = _kind(args[1] if len(args) > 1 else "")
-    _apply(ctx, t, moves.mark_emergency(t, ctx.staff, ctx.now, kind, name))
+    _apply(ctx, t, moves.mark_emergency(t, ctx.staff, ctx.now, kind, name, parties=_scope(ctx, t)))
     if Status(t.status) not in ACTIVE:      # after the fact: a label for learning, nobody to page
         return f"已把 #{t.code} 记为{name}（工单{status_name(t.status)}，不再通知）。", t.id
     e = emergency.fit(emergency.of_kind(kind), t.text or "")
@@ -44,5 +46,6 @@ def clear(ctx, args):
     t = _ticket(ctx, args[0] if args else None)
     paged = t.emergency is not None and Status(t.status) in ACTIVE
     _apply(ctx, t, moves.clear_emergency(t, ctx.staff, ctx.now, ctx.rest,
-                                         category_urgent=categories.get(t.category).is_urgent(None)))
+                                         category_urgent=categories.get(t.category).is_urgent(None),
+                                         parties=_scope(ctx, t)))
     return f"已取消 #{t.code} 的紧急标记{'，已告知网格群' if paged else ''}。", t.id

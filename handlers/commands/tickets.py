@@ -6,32 +6,46 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from rapidfuzz import process
 from sqlalchemy import func, select
 
 from domain import moves
 from domain.states import (ACTIVE, EVENT_NAMES, MILESTONE_NAMES, SOURCE_NAMES, SOURCE_WORDS, EventKind, Milestone,
                            Source, Status, status_name)
-from handlers import effects
+from handlers import effects, push, render
+from handlers.commands.lookup import find_category
 from handlers.commands.registry import REGISTRY, CommandError, command, ticket_code
 from nlp import categories, emergency, mask_pii
 from storage import repositories as repo
-from storage.models import Grid, Ticket
+from storage.models import Grid, Resident, Ticket
 
 LIST_LIMIT = 20
 
 
-def _ticket(ctx, token: str | None) -> Ticket:
-    """A ticket by full code (20261121-0007, #20261121-0007) or today's number (7, 0007)."""
+def _code(ctx, token: str | None) -> str:
     if not token:
         raise CommandError("缺少工单号")
     code = ticket_code(token, ctx.now, ctx.tz)
     if code is None:
         raise CommandError(f"“{token}”不是工单号（例如 20261121-0007 或今天的 7）")
-    t = repo.ticket_by_code(ctx.session, code)
+    return code
+
+
+def _ticket(ctx, token: str | None, *, lock: bool = True) -> Ticket:
+    """A ticket by full code (20261121-0007, #20261121-0007) or today's number (7, 0007).
+
+    Commands that move it hold its row lock until the message commits: two staff closing one
+    ticket at once take turns, and the second sees the first's move and is refused with the
+    reason, instead of both writing and one failing on a duplicate notice."""
+    code = _code(ctx, token)
+    t = repo.ticket_by_code(ctx.session, code, lock=lock)
     if t is None:
         raise CommandError(f"找不到工单 {code}")
     return t
+
+
+def _scope(ctx, t) -> frozenset[str]:
+    """The parties working the ticket, for the access rules (domain/access.py)."""
+    return ctx.desk.working_parties(ctx.session, t)
 
 
 def _apply(ctx, t, out: moves.Outcome) -> None:
@@ -60,19 +74,9 @@ def _line(ctx, t: Ticket) -> str:
 
 
 def category_of(word: str) -> str:
-    """A category by code, name, unique prefix, or the nearest name ("垃圾" -> garbage)."""
-    cats = categories.all_categories().values()
-    for c in cats:
-        if word in (c.code, c.name):
-            return c.code
-    hits = [c.code for c in cats if word and (c.name.startswith(word) or c.code.startswith(word) or word in c.name)]
-    if len(hits) == 1:
-        return hits[0]
-    best = process.extractOne(word, {c.code: c.name for c in cats}, score_cutoff=70) if word else None
-    if best is not None:
-        return best[2]
-    names = "、".join(c.name for c in cats)
-    raise CommandError(f"没有“{word}”这个类别。可选：{names}" if word else f"缺少类别。可选：{names}")
+    """A category by code, name, alias, unique prefix or near spelling (handlers/commands/lookup.py);
+    an ambiguous word is refused with the candidates."""
+    return find_category(word)
 
 
 @command("help", usage="/help", aliases=("帮助",))
@@ -87,28 +91,38 @@ def help_(ctx, args):
     return "\n".join(lines), None
 
 
-@command("list", usage="/list [全部|超时|网格名]", aliases=("ls",))
+OVERDUE_WORDS = frozenset({"超时", "逾期", "超期", "overdue", "late"})
+ALL_WORDS = frozenset({"全部", "所有", "全社区", "all"})
+
+
+@command("list", usage="/list [超时] [全部|网格名]", aliases=("ls",))
 def list_(ctx, args):
-    """列出未办结工单（网格长默认看本网格），分页在数据库里做"""
-    arg = args[0] if args else ""
-    overdue = arg in ("超时", "overdue")
-    scope = "全部"
-    if arg and arg not in ("全部", "all") and not overdue:
-        if ctx.session.scalar(select(Grid.id).where(Grid.name == arg)) is None:
-            raise CommandError(f"没有叫“{arg}”的网格")
-        scope = arg
-    elif not arg and ctx.staff.grid:
-        scope = ctx.staff.grid
+    """列出未办结工单（网格长默认看本网格；加“超时”只看超时的），分页在数据库里做"""
+    overdue, scope = False, None
+    for arg in args:
+        if arg.lower() in OVERDUE_WORDS:
+            overdue = True
+        elif arg.lower() in ALL_WORDS:
+            scope = "全部"
+        elif ctx.session.scalar(select(Grid.id).where(Grid.name == arg)) is not None:
+            scope = arg
+        else:
+            grids = "、".join(ctx.session.scalars(select(Grid.name).order_by(Grid.id)))
+            raise CommandError(f"没有叫“{arg}”的网格，也不是“超时”或“全部”。网格有：{grids}")
+    if scope is None:          # a leader's own grid by default; 超时 alone looks across the community
+        scope = ctx.staff.grid if ctx.staff.grid and not overdue else "全部"
     q = select(Ticket).where(Ticket.status.in_(repo.ACTIVE_STATES))
     if scope != "全部":
         q = q.join(Grid).where(Grid.name == scope)
     if overdue:
         q = q.where(((Ticket.onsite_at.is_(None)) & (Ticket.due_onsite_at < ctx.now)) | (Ticket.due_fix_at < ctx.now))
+    where = "全社区" if scope == "全部" else scope
+    what = "超时未办结" if overdue else "未办结"
     total = ctx.session.scalar(select(func.count()).select_from(q.subquery()))
-    if not total:
-        return f"{scope}没有{'超时' if overdue else '未办结'}的工单。", None
+    if not total:              # the answer names the filter asked for: 没有超时的工单, not 没有未办结的
+        return f"{where}没有{'超时' if overdue else '未办结'}的工单。", None
     tickets = ctx.session.scalars(q.order_by(Ticket.priority.desc(), Ticket.created_at).limit(LIST_LIMIT))
-    lines = [f"{scope}{'超时' if overdue else '未办结'} {total} 件："] + [_line(ctx, t) for t in tickets]
+    lines = [f"{where}{what} {total} 件："] + [_line(ctx, t) for t in tickets]
     if total > LIST_LIMIT:
         lines.append(f"……另有 {total - LIST_LIMIT} 件")
     return "\n".join(lines), None
@@ -117,13 +131,16 @@ def list_(ctx, args):
 @command("show", usage="/show 工单号", aliases=("查看",))
 def show(ctx, args):
     """查看工单全部记录：时间线、备注、照片、各方、54321 时限是否做到"""
-    t = _ticket(ctx, args[0] if args else None)
+    t = _ticket(ctx, args[0] if args else None, lock=False)
     d, s = ctx.desk.d, ctx.session
     lines = [f"#{t.code} {categories.name_of(t.category)}（{'紧急' if t.priority == 'urgent' else '一般'}，"
              f"{status_name(t.status)}{f'，第{t.round}轮' if t.round > 1 else ''}）",
              f"网格：{t.grid.name}  地点：{t.location_text or '未说明'}  来源：{SOURCE_NAMES.get(Source(t.source), t.source)}",
              f"内容：{mask_pii(t.text) or '（照片）'}",
              f"分类依据：{'、'.join(t.terms or []) or '-'}（{t.confidence:.0%}）"]
+    unsure = push.unconfirmed_category(t)
+    if unsure:
+        lines.insert(1, f"类别：{unsure}，请核实后发送 /recat {t.code} 类别")
     plus = repo.follower_count(s, t.id)
     if plus:
         lines.append(f"同样反映：另有 {plus} 位居民")
@@ -145,10 +162,22 @@ def show(ctx, args):
         link = ctx.desk.photo_link(a.id) if a.path else None
         lines.append(f"照片{i}：{link or '（正在从微信取回）'}")
     lines.append("处理记录：")
-    for e in repo.events(s, t.id):
-        lines.append(f"  {_hm(ctx, e.at)} {d.actor_name(e.actor)} {EVENT_NAMES.get(e.kind, e.kind)}"
+    events = repo.events(s, t.id)
+    who = _residents_by_building(s, events)
+    for e in events:
+        lines.append(f"  {_hm(ctx, e.at)} {who.get(e.actor) or d.actor_name(e.actor)} {EVENT_NAMES.get(e.kind, e.kind)}"
                      f"{_event_detail(e, d)}")
     return "\n".join(lines), t.id
+
+
+def _residents_by_building(session, events) -> dict[str, str]:
+    """"resident:<openid>" -> "3号楼的居民" for the residents in a ticket's timeline whose building is
+    known (staff never read an openid; the others stay "居民")."""
+    openids = {e.actor.removeprefix("resident:") for e in events if e.actor.startswith("resident:")}
+    if not openids:
+        return {}
+    rows = session.execute(select(Resident.openid, Resident.building).where(Resident.openid.in_(openids)))
+    return {f"resident:{o}": render.resident_label(b) for o, b in rows if b}
 
 
 def _milestone(ctx, m) -> str:
@@ -209,7 +238,7 @@ def assign(ctx, args):
     who = ctx.desk.d.find(args[1]) if len(args) > 1 else None
     if who is None:
         raise CommandError(f"找不到工作人员“{args[1]}”" if len(args) > 1 else "缺少要派给的工作人员")
-    _apply(ctx, t, moves.assign(t, ctx.staff, ctx.now, to_userid=who.id, to_name=who.name))
+    _apply(ctx, t, moves.assign(t, ctx.staff, ctx.now, to_userid=who.id, to_name=who.name, parties=_scope(ctx, t)))
     return f"已把 #{t.code} 派给 {who.name}。", t.id
 
 
@@ -218,7 +247,7 @@ def onsite(ctx, args):
     """记录已到场"""
     t = _ticket(ctx, args[0] if args else None)
     late = t.due_onsite_at is not None and ctx.now > t.due_onsite_at
-    _apply(ctx, t, moves.arrive(t, ctx.staff, ctx.now, parties=ctx.desk.parties_of(ctx.session, t)))
+    _apply(ctx, t, moves.arrive(t, ctx.staff, ctx.now, parties=_scope(ctx, t)))
     return f"已记录 #{t.code} 到场{'（超过到场时限）' if late else ''}，已告知居民。", t.id
 
 
@@ -226,7 +255,7 @@ def onsite(ctx, args):
 def plan(ctx, args):
     """记录复杂问题的处理方案并告知居民（2天内出方案）"""
     t = _ticket(ctx, args[0] if args else None)
-    _apply(ctx, t, moves.plan(t, ctx.staff, ctx.now, ctx.rest))
+    _apply(ctx, t, moves.plan(t, ctx.staff, ctx.now, ctx.rest, parties=_scope(ctx, t)))
     return f"已记录 #{t.code} 的处理方案并告知居民。", t.id
 
 
@@ -241,7 +270,7 @@ def refer(ctx, args):
         raise CommandError(f"没有“{word}”这个单位。可选：{names}" if word else f"缺少单位。可选：{names}")
     note = ctx.rest[len(word):].strip() if ctx.rest.startswith(word) else ctx.rest
     out = moves.refer(t, ctx.staff, ctx.now, ctx.desk.d.policy, party=party.code, party_name=party.name, note=note,
-                      already=ctx.desk.parties_of(ctx.session, t))
+                      already=ctx.desk.parties_of(ctx.session, t), parties=_scope(ctx, t))
     repo.add_party(ctx.session, t.id, party.code, "co", t.round, ctx.now, ctx.staff.tag, note[:500] or None)
     _apply(ctx, t, out)
     return f"已把 #{t.code} 转给{party.name}（{len(party.members)} 人{'和工作群' if party.robot_key else ''}），已告知居民。", t.id
@@ -271,7 +300,7 @@ def reply(ctx, args):
 def note(ctx, args):
     """给工单加备注（居民看不到）"""
     t = _ticket(ctx, args[0] if args else None)
-    _apply(ctx, t, moves.note(t, ctx.staff, ctx.now, ctx.rest))
+    _apply(ctx, t, moves.note(t, ctx.staff, ctx.now, ctx.rest, parties=_scope(ctx, t)))
     return f"已在 #{t.code} 记下备注。", t.id
 
 
@@ -279,7 +308,7 @@ def note(ctx, args):
 def close(ctx, args):
     """办结工单，并请居民（含附议的居民）评价"""
     t = _ticket(ctx, args[0] if args else None)
-    _apply(ctx, t, moves.resolve(t, ctx.staff, ctx.now, ctx.desk.d.policy, ctx.rest))
+    _apply(ctx, t, moves.resolve(t, ctx.staff, ctx.now, ctx.desk.d.policy, ctx.rest, parties=_scope(ctx, t)))
     return f"已办结 #{t.code}，已通知居民并请其评价；一周内请回访（/visit）。", t.id
 
 
@@ -287,7 +316,7 @@ def close(ctx, args):
 def visit(ctx, args):
     """记录上门回访（回访后结案）"""
     t = _ticket(ctx, args[0] if args else None)
-    _apply(ctx, t, moves.visit(t, ctx.staff, ctx.now, ctx.rest))
+    _apply(ctx, t, moves.visit(t, ctx.staff, ctx.now, ctx.rest, parties=_scope(ctx, t)))
     return f"已记录 #{t.code} 的回访，工单结案。", t.id
 
 
@@ -295,7 +324,7 @@ def visit(ctx, args):
 def reopen(ctx, args):
     """重新打开已办结的工单（新一轮，时限重新计算，居民和网格群会收到通知）"""
     t = _ticket(ctx, args[0] if args else None)
-    _apply(ctx, t, moves.reopen(t, ctx.staff, ctx.now, ctx.desk.d.policy, ctx.rest))
+    _apply(ctx, t, moves.reopen(t, ctx.staff, ctx.now, ctx.desk.d.policy, ctx.rest, parties=_scope(ctx, t)))
     return f"已重新打开 #{t.code}（第{t.round}轮），已告知居民和网格群。", t.id
 
 
@@ -306,16 +335,22 @@ def recat(ctx, args):
     code = category_of(args[1] if len(args) > 1 else "")
     old = t.category
     _apply(ctx, t, moves.recategorise(t, ctx.staff, ctx.now, ctx.desk.d.policy, code,
-                                      category_urgent=categories.get(code).is_urgent(t.emergency)))
+                                      category_urgent=categories.get(code).is_urgent(t.emergency),
+                                      parties=_scope(ctx, t)))
     return f"已把 #{t.code} 从{categories.name_of(old)}改为{categories.name_of(code)}。", t.id
 
 
 @command("merge", usage="/merge 工单号 并入的工单号", aliases=("合并",))
 def merge(ctx, args):
     """把重复的工单并入另一个（居民随之关注后者）"""
-    t = _ticket(ctx, args[0] if args else None)
-    into = _ticket(ctx, args[1] if len(args) > 1 else None)
-    _apply(ctx, t, moves.merge(t, into, ctx.staff, ctx.now))
+    code, into_code = _code(ctx, args[0] if args else None), _code(ctx, args[1] if len(args) > 1 else None)
+    # both rows locked in one statement, in id order: two merges crossing each other cannot deadlock
+    found = repo.lock_tickets(ctx.session, [code, into_code])
+    missing = next((c for c in (code, into_code) if c not in found), None)
+    if missing:
+        raise CommandError(f"找不到工单 {missing}")
+    t, into = found[code], found[into_code]
+    _apply(ctx, t, moves.merge(t, into, ctx.staff, ctx.now, parties=_scope(ctx, t)))
     for r_id, _ in repo.residents_of(ctx.session, t):
         repo.add_follower(ctx.session, into, r_id, ctx.now)
     return f"已把 #{t.code} 并入 #{into.code}。", t.id
@@ -327,5 +362,5 @@ def cancel(ctx, args):
     t = _ticket(ctx, args[0] if args else None)
     if not ctx.rest:
         raise CommandError("请写上撤销原因")
-    _apply(ctx, t, moves.cancel(t, ctx.staff, ctx.now, ctx.rest))
+    _apply(ctx, t, moves.cancel(t, ctx.staff, ctx.now, ctx.rest, parties=_scope(ctx, t)))
     return f"已撤销 #{t.code}。", t.id

@@ -120,8 +120,12 @@ def test_no_templates_configured_the_row_fails_saying_what_to_set(tmp_path, db_u
     try:
         with server.services.sessions() as s, s.begin():
             repo.enqueue(s, "mp_text", new_openid(), {"kind": "resolved", "content": f"工单 #{CODE} 已办结"}, clock.now())
-        assert server.services.outbox.run_once() == 0
+        committee = server.services.directory.with_role("committee")
+        assert server.services.outbox.run_once() == len(committee)     # the committee is told, nobody else
         [row] = rows(server)
+        with server.services.sessions() as s:
+            told = list(s.scalars(select(Outbox).where(Outbox.channel == "wecom_text").order_by(Outbox.id)))
+        assert [t.target for t in told] == committee and all("wechat.templates" in t.payload["content"] for t in told)
         assert row.status == "failed" and row.attempts == 1
         assert "45015" in row.last_error and "wechat.templates.resolved" in row.last_error
         assert "wechat.templates.default" in row.last_error

@@ -1,4 +1,5 @@
-"""The outbox in batches: disjoint claims under concurrency, leases respected, wake-ups coalesced."""
+"""The outbox in batches: disjoint claims under concurrency, leases respected and extended, wake-ups
+coalesced."""
 from __future__ import annotations
 
 import threading
@@ -23,8 +24,9 @@ def test_small_batches_from_three_workers_send_each_row_once(live, clock, config
     svc = live.services
     cfg = config.outbox.model_copy(update={"batch_size": 3})
     _enqueue(svc, clock, 40)
-    workers = [OutboxWorker(svc.sessions, svc.transports.__class__.from_config(config, live.url), clock, cfg)
-               for _ in range(3)]
+    # one group gets all 40: lift its flood limit, paced sends are tested in test_outbox_reliability.py
+    workers = [OutboxWorker(svc.sessions, svc.transports.__class__.from_config(config, live.url), clock, cfg,
+                            group_pushes_per_minute=100) for _ in range(3)]
     sent = at_once(lambda w: w.run_once(), workers)
     assert sum(sent) == 40
     contents = sorted(c["body"]["text"]["content"] for c in robot_calls(live))
@@ -34,27 +36,34 @@ def test_small_batches_from_three_workers_send_each_row_once(live, clock, config
 
 
 class _SlowTransport:
-    """Each send takes `step` seconds of the fake clock."""
+    """Each send takes `step` seconds of the fake clock; `during(i)` runs while send i is in flight."""
 
-    def __init__(self, inner, clock, step):
-        self.inner, self.clock, self.step, self.sent = inner, clock, step, 0
+    def __init__(self, inner, clock, step, during=None):
+        self.inner, self.clock, self.step, self.sent, self.during = inner, clock, step, 0, during
 
     def send(self, channel, target, payload):
         self.clock.advance(seconds=self.step)
+        if self.during:
+            self.during(self.sent)
         self.inner.send(channel, target, payload)
         self.sent += 1
 
 
-def test_batch_stops_before_outliving_its_lease_and_hands_rows_back(live, clock, config):
+def test_a_slow_batch_extends_its_lease_and_is_never_taken_over(live, clock, config):
+    """Replaces "batch stops before outliving its lease": with a short lease extended as the batch
+    goes, a live batch slower than the lease keeps all its rows (none handed back, none stolen)."""
     svc = live.services
     _enqueue(svc, clock, 5)
-    slow = _SlowTransport(svc.transports, clock, step=20)        # lease 60 s, budget 15 s per send
+    rival = OutboxWorker(svc.sessions, svc.transports, clock, config.outbox)
+    rival_sent = []
+    slow = _SlowTransport(svc.transports, clock, step=8, during=lambda i: rival_sent.append(rival.run_once()))
     worker = OutboxWorker(svc.sessions, slow, clock, config.outbox)
-    assert worker.run_once() == 3                                 # 0, 20, 40 s in; the 4th would start at 60 - 15 < 60
+    assert worker.lease.total_seconds() == 15              # 2 x 5 s timeout + 5 s: 40 s of sends is far longer
+    assert worker.run_once() == 5
+    assert rival_sent == [0] * 5                           # tried during every send, found nothing to take
     rows = outbox_rows(live)
-    assert [r.status for r in rows] == ["sent"] * 3 + ["pending"] * 2
-    assert [r.attempts for r in rows] == [1, 1, 1, 0, 0] and all(r.lease_until is None for r in rows)
-    assert svc.outbox.run_once() == 2 and len(robot_calls(live)) == 5
+    assert [r.status for r in rows] == ["sent"] * 5 and [r.attempts for r in rows] == [1] * 5
+    assert len(robot_calls(live)) == 5
 
 
 def test_outcomes_of_a_claim_whose_lease_was_taken_over_are_not_recorded(live, clock, config):

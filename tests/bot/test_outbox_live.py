@@ -89,9 +89,11 @@ def test_permanent_error_and_exhaustion_end_as_failed(live, clock):
     svc = live.services
     with svc.sessions() as s, s.begin():
         repo.enqueue(s, "robot", "local-robot-nobody", {"kind": "test", "body": {"msgtype": "text", "text": {"content": "hi"}}}, clock.now())
-    assert svc.outbox.run_once() == 0
-    [row] = outbox_rows(live)
+    committee = svc.directory.with_role("committee")
+    assert svc.outbox.run_once() == len(committee)          # only the committee's notice of the failure
+    [row, *told] = outbox_rows(live)
     assert row.status == "failed" and row.attempts == 1 and "93000" in row.last_error
+    assert [t.target for t in told] == committee and all(t.status == "sent" for t in told)
 
     fault(live, api="robot", count=100, errcode=-1)
     with svc.sessions() as s, s.begin():
@@ -99,7 +101,7 @@ def test_permanent_error_and_exhaustion_end_as_failed(live, clock):
     for _ in range(svc.config.outbox.max_attempts):
         svc.outbox.run_once()
         clock.advance(seconds=svc.config.outbox.max_backoff_seconds)
-    row = outbox_rows(live)[1]
+    row = next(r for r in outbox_rows(live) if r.target == "local-robot-grid-2")
     assert row.status == "failed" and row.attempts == svc.config.outbox.max_attempts
     assert robot_calls(live) == []
 

@@ -118,7 +118,7 @@ def test_advancing_41_minutes_after_a_report_queues_the_overdue_reminder(app, we
     svc = app.extensions["jiesu"]
     svc.scheduler = Scheduler(svc)            # as create_app(background=True) does, but not started: no threads
     woken = []
-    svc.scheduler.wake = lambda: woken.append(1)
+    svc.wake_outbox = lambda: woken.append(1)   # what the simulator calls after its sweep
     client = app.test_client()
     _, code = report(wechat, "2号楼门口垃圾桶满出来了")
     woken.clear()                                                        # (the report woke it for its push)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.wire import wecom_request
+from bot.wire import message_xml, open_reply, wecom_request
 from storage.models import InboundMessage, Outbox, Ticket, TicketEvent
 from tests.conftest import report
 
@@ -177,3 +177,83 @@ def test_marking_a_closed_ticket_is_a_label_only(app, wechat, staff):
     from storage.corrections import emergency_rows
     with app.extensions["jiesu"].sessions() as s:
         assert emergency_rows(s) == [("7号楼电梯按钮坏了按不亮", "trapped")]
+
+
+# -- the access rules at the desk: refused staff read why (domain/access.py, tests/domain/test_access_matrix.py)
+
+def _ticket_row(app, code) -> Ticket:
+    with app.extensions["jiesu"].sessions() as s:
+        return s.scalar(select(Ticket).where(Ticket.code == code))
+
+
+def _pages(app) -> int:
+    return len([o for o in outbox(app, "robot") if "@all" in str(o.payload)])
+
+
+def test_property_and_grid_leaders_act_only_within_their_remit_emergencies_included(app, wechat, staff):
+    _, code = report(wechat, "20号楼楼下停满了车把路堵死了")           # 第二网格, not given to the property company
+    pages = _pages(app)
+    for command in (f"/emergency {code} 火情", f"/recat {code} 其他", f"/note {code} 看过了", f"/onsite {code}"):
+        reply = staff("wuye01", command)
+        assert reply.startswith("未执行") and "没有转给你所在的单位，也没有派给你" in reply, reply
+    reply = staff("wuye01", f"/notemergency {code} 误报")
+    assert reply.startswith("未执行 /notemergency") and "仅限居委会、网格长、街道" in reply
+    reply = staff("wangfang", f"/emergency {code} 火情")            # the leader of another grid
+    assert reply.startswith("未执行") and "属于第二网格，你负责的是第一网格" in reply
+    t = _ticket_row(app, code)
+    assert (t.emergency, t.category, t.status) == (None, "parking", "open") and _pages(app) == pages
+
+    staff("liqiang", f"/assign {code} 孙师傅")                       # now it is the property company's to work
+    assert staff("wuye01", f"/onsite {code}").startswith("已记录")
+    assert staff("wuye01", f"/emergency {code} 火情").startswith("已把") and _pages(app) == pages + 1
+    assert "仅限" in staff("wuye01", f"/notemergency {code} 误报")   # standing the page down is the desk's
+    assert staff("liqiang", f"/notemergency {code} 误报").startswith("已取消")
+
+
+def test_property_cannot_judge_a_complaint_about_itself_even_when_it_works_it(app, wechat, staff):
+    _, code = report(wechat, "物业天天不干活，收费还涨，保安也不在岗，3号楼")
+    assert _ticket_row(app, code).category == "property_service"
+    staff("zhaomin", f"/assign {code} 孙师傅")
+    reply = staff("wuye01", f"/close {code} 已处理，居民误会")
+    assert reply.startswith("未执行 /close") and "是对物业服务的投诉，物业不能自己办结，需由居委会办结" in reply
+    reply = staff("wuye01", f"/recat {code} 其他")
+    assert reply.startswith("未执行 /recat") and "需由居委会改类" in reply
+    assert staff("wuye01", f"/onsite {code}").startswith("已记录")          # it may go and look,
+    assert staff("wuye01", f"/plan {code} 下周起保安24小时在岗").startswith("已记录")   # and say what it will do
+    t = _ticket_row(app, code)
+    assert (t.status, t.category) == ("planned", "property_service")
+    assert staff("zhaomin", f"/close {code} 已约谈物业经理，整改保安排班").startswith("已办结")
+
+
+def test_a_ticket_assigned_to_one_property_worker_is_the_whole_companys(tmp_path, db_url, clock):
+    from bot.app import create_app
+    from tests.conftest import make_config
+    cfg = make_config(tmp_path, db_url, staff=[
+        {"userid": "zhaomin", "name": "赵敏", "role": "committee"},
+        {"userid": "wuye01", "name": "孙师傅", "role": "property", "party": "wuye"},
+        {"userid": "wuye02", "name": "钱师傅", "role": "property", "party": "wuye"},
+        {"userid": "minjing01", "name": "刘警官", "role": "party", "party": "police"}])
+    app = create_app(cfg, clock=clock)
+    try:
+        svc = app.extensions["jiesu"]
+        client = app.test_client()
+
+        def post(path, params, body):
+            r = client.post(path, query_string=params, data=body, content_type="text/xml")
+            return r.status_code, r.data
+
+        def staff(userid, content, ids=iter(range(9_500_000_000, 9_500_001_000))):
+            now = int(svc.clock.now().timestamp())
+            xml = message_xml(svc.config.wecom.corp_id, userid, "text", now, next(ids), Content=content,
+                              AgentID=1000002)
+            params, body = wecom_request(svc.staff_crypto, xml, now, 1000002)
+            return open_reply(svc.staff_crypto, client.post("/wecom", query_string=params, data=body).data)["Content"]
+
+        from tests.conftest import WeChat
+        _, code = report(WeChat(post, svc), "5号楼门口垃圾堆了好几天")
+        assert "没有转给" in staff("wuye02", f"/onsite {code}")
+        staff("zhaomin", f"/assign {code} 孙师傅")
+        assert staff("wuye02", f"/onsite {code}").startswith("已记录")      # his colleague
+        assert "没有转给" in staff("minjing01", f"/note {code} 路过看了")     # not the police's
+    finally:
+        app.extensions["jiesu"].engine.dispose()

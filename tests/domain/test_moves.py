@@ -218,12 +218,15 @@ def test_grid_leaders_work_only_their_grid():
 
 def test_the_property_company_does_not_judge_complaints_about_itself():
     t = opened(category="property_service")
-    for move in (lambda: moves.resolve(t, PROPERTY, NOW, P, "居民误会"),
-                 lambda: moves.recategorise(t, PROPERTY, NOW, P, "other", category_urgent=False),
-                 lambda: moves.cancel(t, PROPERTY, NOW, "无效")):
+    mine = frozenset({"wuye"})                # 一键派单 sends these to the property company too
+    for move in (lambda: moves.resolve(t, PROPERTY, NOW, P, "居民误会", parties=mine),
+                 lambda: moves.recategorise(t, PROPERTY, NOW, P, "other", category_urgent=False, parties=mine),
+                 lambda: moves.cancel(t, PROPERTY, NOW, "无效", parties=mine)):
         with pytest.raises(Refused, match="居委会"):
             move()
-    moves.arrive(t, PROPERTY, NOW)            # but it can go and look
+    assert t.status == Status.OPEN and t.category == "property_service"
+    moves.arrive(t, PROPERTY, NOW, parties=mine)            # but it can go and look
+    moves.resolve(t, COMMITTEE, NOW, P, "已约谈物业经理，整改保洁排班")     # and the committee judges
 
 
 @pytest.mark.parametrize("move", list(Move))
@@ -231,7 +234,7 @@ def test_the_property_company_does_not_judge_complaints_about_itself():
 def test_every_role_and_move_is_decided_by_the_matrix(move, role):
     """Walk the whole matrix: allowed roles pass the role check from a state the move starts from,
     every other role is refused with a reason naming who may."""
-    actor = Actor(role, "x", "某人", party="legal")
+    actor = Actor(role, "x", "某人", grid="第一网格", party="legal")   # in scope: the matrix alone decides
     start = next((s for s in (Status.OPEN, Status.RESOLVED) if s in FROM[move]), None)
     t = T(status=str(start) if start else "open", grid_name="第一网格")
     parties = frozenset({"legal"})

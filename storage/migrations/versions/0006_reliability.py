@@ -25,6 +25,7 @@ def upgrade() -> None:
         b.add_column(sa.Column("purged_at", sa.DateTime(), nullable=True))
     op.create_index("ix_inbound_pending", "inbound_message", ["status", "next_attempt_at"])
     op.create_index("ix_inbound_received_at", "inbound_message", ["received_at"])
+    op.create_index("ix_inbound_openid_received", "inbound_message", ["openid", "received_at"])
     with op.batch_alter_table("outbox") as b:
         b.add_column(sa.Column("priority", sa.Integer(), nullable=False, server_default="0"))
     op.create_index("ix_outbox_target_created", "outbox", ["target", "created_at"])
@@ -34,6 +35,7 @@ def downgrade() -> None:
     op.drop_index("ix_outbox_target_created", table_name="outbox")
     with op.batch_alter_table("outbox") as b:
         b.drop_column("priority")
+    op.drop_index("ix_inbound_openid_received", table_name="inbound_message")
     op.drop_index("ix_inbound_received_at", table_name="inbound_message")
     op.drop_index("ix_inbound_pending", table_name="inbound_message")
     with op.batch_alter_table("inbound_message") as b:
