@@ -74,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     from bot import logs
     logs.install()          # phone and ID numbers masked in every log line
 
+    if args.command == "worker":
+        # no migrations here (serve runs them): a worker (re)started during a database outage must
+        # come up and wait for it, not exit with a config error and be restarted in a loop
+        return run_worker(cfg, args.config, args.parent)
+
     from sqlalchemy.exc import SQLAlchemyError
     from storage.db import make_engine
     from storage.migrate import upgrade
@@ -85,9 +90,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error: database.url: cannot open the database ({type(e.orig or e).__name__}); "
               f"check the URL or set DATABASE_URL", file=sys.stderr)
         return 2
-
-    if args.command == "worker":
-        return run_worker(cfg, args.config, args.parent)
 
     from gunicorn.app.base import BaseApplication
 

@@ -1020,8 +1020,14 @@ def report(a, n, msgs, plan, chaos, outage, sent_s, settle_s, settled, state, sn
         print(f"  server log: {len(text.splitlines())} lines; most frequent error lines:")
         for line, count in errors.most_common(8):
             print(f"    {count:5} {line}")
+        lines = text.splitlines()
+        for i, line in enumerate(lines):          # the first traceback in full: the mechanism
+            if line.startswith("Traceback"):
+                end = next((j for j in range(i + 1, len(lines)) if lines[j] and not lines[j].startswith((" ", "\t"))), i)
+                print("  first traceback:\n" + "\n".join("    " + x for x in lines[i:end + 1]))
+                break
         if not server_up:
-            print("  server log tail:\n" + "\n".join("    " + x for x in text.splitlines()[-25:]))
+            print("  server log tail:\n" + "\n".join("    " + x for x in lines[-25:]))
 
     if twice_examples:
         print()

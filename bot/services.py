@@ -5,7 +5,7 @@ import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Config
@@ -74,7 +74,7 @@ def build_services(cfg: Config, clock: Clock, *, migrate: bool = True, base_url:
     try:
         with transaction(sessions) as s:
             grids = repo.sync_grids(s, cfg.grids)
-    except OperationalError as e:
+    except SQLAlchemyError as e:
         # a web worker restarted during a database outage must still boot, answer and spool (else
         # gunicorn halts the whole server): the grids are synced with the first message instead
         log.warning("database unreachable at start (%s); grids are synced once it is back", type(e).__name__)
