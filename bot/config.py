@@ -94,6 +94,9 @@ class WeComConfig(_Model):
     callback_token: str = Field(min_length=3, max_length=32)
     callback_aes_key: str = Field(min_length=43, max_length=43)
     api_base_url: str | None = None
+    # one-tap interactive cards (template_card) beside staff notices; they need the app's callback
+    # (/wecom) registered in the WeCom console, as the slash commands do
+    cards: bool = True
 
 
 class StaffMember(_Model):

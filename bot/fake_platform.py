@@ -7,6 +7,12 @@ resident's last interaction (a message, a subscribe, a menu click), which the pl
 the "resident" records of whoever plays WeChat's servers (the simulator, the tests' WeChat client);
 outside it, errcode 45015 and the bot falls back to a template message.
 
+WeCom's interactive cards (template_card, button_interaction) are checked as WeCom does (title,
+task_id, 1-6 buttons with unique keys, the lengths of each field), recorded as the card each staff
+member holds and answered with a response_code; message/update_template_card spends such a code
+(unknown, used or older than 72 hours by the platform's clock: errcode 40078) and replaces the card.
+The simulator plays taps with FakeStore.issue_code and shows FakeStore.cards.
+
 Failures can be injected for testing retries: POST /fake/_control/faults {"api": "robot", "count": 2,
 "errcode": -1} (or "http_status": 500). A 2xx "http_status" answers a page that is not JSON, as a
 proxy or gateway in front of WeChat may: HTML by default, plain text with "body": "text".
@@ -30,12 +36,19 @@ from bot.fake_store import WINDOW_HOURS
 bp = Blueprint("fake_platform", __name__, url_prefix="/fake")
 MP_TOKEN_GRACE = 300     # seconds an old official-account token still works after a new one
 TOKEN_TTL = 7200
-FAULT_APIS = ("robot", "mp_custom_send", "mp_template_send", "mp_media_get", "wecom_send", "mp_token", "wecom_token")
+FAULT_APIS = ("robot", "mp_custom_send", "mp_template_send", "mp_media_get", "wecom_send", "wecom_card_update",
+              "mp_token", "wecom_token")     # wecom_send: message/send, a card's send too
 OPENID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 TEMPLATE_FIELD = re.compile(r"[a-z][a-z_]*\d*")
 TEMPLATE_VALUE_MAX = 200        # template content: 200 characters at most (WeChat's documentation)
 TEMPLATE_KEYWORD_MAX = 20       # since 2023-05 a keyword shows 20 characters on one line (WeChat cuts the
                                 # rest silently; the fake refuses it, so that a test sees text being lost)
+# template_card, button_interaction (WeCom's documentation; lengths in characters)
+CARD_TYPES = ("text_notice", "news_notice", "button_interaction", "vote_interaction", "multiple_interaction")
+CARD_TASK_ID = re.compile(r"[A-Za-z0-9_\-@.]{1,128}")
+CARD_TITLE_MAX, CARD_DESC_MAX, CARD_SUBTITLE_MAX = 26, 30, 100
+CARD_HCONTENT_MAX, CARD_KEYNAME_MAX, CARD_VALUE_MAX = 6, 5, 30
+CARD_BUTTONS_MAX, CARD_BUTTON_TEXT_MAX, CARD_BUTTON_KEY_MAX = 6, 10, 1024
 ROBOT_IMAGE_MAX = 2 * 1024 * 1024
 ROBOT_BODY_MAX = 4 * 1024 * 1024           # room for the base64 of a 2 MB image
 
@@ -234,12 +247,122 @@ def wecom_send():
         return _err(40056, "invalid agentid")
     if not (data.get("touser") or data.get("toparty") or data.get("totag")):
         return _err(40031, "invalid user list")
-    if data.get("msgtype") not in ("text", "markdown", "textcard"):
+    if data.get("msgtype") not in ("text", "markdown", "textcard", "template_card"):
         return _err(40008, "invalid message type")
+    if data["msgtype"] == "template_card":
+        return _wecom_card_send(data)
     if (fault := _fault("wecom_send")) is not None:
         return fault
     _record("wecom_send", data.get("touser"), data)
     return jsonify(errcode=0, errmsg="ok", invaliduser="")
+
+
+def _text(obj, name: str) -> str | None:
+    v = obj.get(name) if isinstance(obj, dict) else None
+    return v if isinstance(v, str) else None
+
+
+def _card_problem(card) -> tuple[int, str] | None:
+    """What WeCom would refuse in a button_interaction template_card: (errcode, errmsg), or None."""
+    if not isinstance(card, dict):
+        return 41016, "missing template_card"
+    ctype = card.get("card_type")
+    if ctype not in CARD_TYPES:
+        return 40058, "invalid template_card.card_type"
+    if ctype != "button_interaction":
+        return 40058, f"card_type {ctype} not supported by the fake platform"
+    main = card.get("main_title")
+    if main is not None and not isinstance(main, dict):
+        return 40058, "invalid main_title"
+    title, desc, sub = _text(main, "title"), _text(main, "desc"), _text(card, "sub_title_text")
+    if not title and not sub:
+        return 41016, "missing title: main_title.title or sub_title_text is required"
+    if title and len(title) > CARD_TITLE_MAX:
+        return 40058, f"main_title.title exceeds {CARD_TITLE_MAX} characters"
+    if desc and len(desc) > CARD_DESC_MAX:
+        return 40058, f"main_title.desc exceeds {CARD_DESC_MAX} characters"
+    if sub and len(sub) > CARD_SUBTITLE_MAX:
+        return 40058, f"sub_title_text exceeds {CARD_SUBTITLE_MAX} characters"
+    task_id = card.get("task_id")
+    if not isinstance(task_id, str) or not CARD_TASK_ID.fullmatch(task_id):
+        return 40058, "invalid task_id: 1-128 of letters, digits and _-@."
+    items = card.get("horizontal_content_list", [])
+    if not isinstance(items, list) or len(items) > CARD_HCONTENT_MAX:
+        return 40058, f"horizontal_content_list: at most {CARD_HCONTENT_MAX} items"
+    for item in items:
+        keyname = _text(item, "keyname")
+        if not keyname or len(keyname) > CARD_KEYNAME_MAX:
+            return 40058, f"horizontal_content_list.keyname: 1-{CARD_KEYNAME_MAX} characters"
+        if len(_text(item, "value") or "") > CARD_VALUE_MAX:
+            return 40058, f"horizontal_content_list.value exceeds {CARD_VALUE_MAX} characters"
+    buttons = card.get("button_list")
+    if not isinstance(buttons, list) or not 1 <= len(buttons) <= CARD_BUTTONS_MAX:
+        return 40058, f"invalid button_list: 1-{CARD_BUTTONS_MAX} buttons"
+    keys = set()
+    for b in buttons:
+        text, key = _text(b, "text"), _text(b, "key")
+        if not text or len(text) > CARD_BUTTON_TEXT_MAX:
+            return 40058, f"button_list.text: 1-{CARD_BUTTON_TEXT_MAX} characters"
+        if not key or len(key) > CARD_BUTTON_KEY_MAX:
+            return 40058, f"button_list.key: 1-{CARD_BUTTON_KEY_MAX} characters"
+        if key in keys:
+            return 40058, f"button_list.key duplicated: {key}"
+        keys.add(key)
+        style = b.get("style", 1)
+        if isinstance(style, bool) or style not in (1, 2, 3, 4):
+            return 40058, "button_list.style must be 1-4"
+    return None
+
+
+def _wecom_card_send(data: dict):
+    """message/send with msgtype template_card: checked, recorded as each recipient's card, answered
+    with a fresh response_code."""
+    svc = _svc()
+    card = data.get("template_card")
+    users = [u for u in str(data.get("touser") or "").split("|") if u]
+    if not users:
+        return _err(40031, "invalid user list")
+    if (problem := _card_problem(card)) is not None:
+        _record("wecom_card", data.get("touser"), data, errcode=problem[0])
+        return _err(*problem)
+    if (fault := _fault("wecom_send")) is not None:
+        return fault
+    code = svc.fake_store.send_card(card["task_id"], users, card, svc.clock.now())
+    if code is None:
+        _record("wecom_card", data.get("touser"), data, errcode=40058)
+        return _err(40058, "invalid task_id: already used by another card of this app")
+    _record("wecom_card", data.get("touser"), data)
+    return jsonify(errcode=0, errmsg="ok", invaliduser="", msgid=secrets.token_hex(16), response_code=code)
+
+
+@bp.post("/qy/cgi-bin/message/update_template_card")
+def wecom_card_update():
+    """Replace a card the users hold: the response code (of its send or of a tap) is spent."""
+    if (bad := _check_token("qy")) is not None:
+        return bad
+    svc = _svc()
+    data = _json_body()
+    if data is None:
+        return _err(44002, "empty post data")
+    if str(data.get("agentid")) != str(svc.config.wecom.agent_id):
+        return _err(40056, "invalid agentid")
+    users = data.get("userids")
+    if not isinstance(users, list) or not users or not all(isinstance(u, str) and u for u in users):
+        return _err(40031, "invalid user list")
+    code = data.get("response_code")
+    if not isinstance(code, str) or not code:
+        return _err(40078, "invalid response_code")
+    card = data.get("template_card")
+    if (problem := _card_problem(card)) is not None:
+        _record("wecom_card_update", "|".join(users), data, errcode=problem[0])
+        return _err(*problem)
+    if (fault := _fault("wecom_card_update")) is not None:
+        return fault
+    errcode, errmsg, missing = svc.fake_store.update_card(code, users, card, svc.clock.now())
+    _record("wecom_card_update", "|".join(users), data, errcode=errcode)
+    if errcode:
+        return _err(errcode, errmsg)
+    return jsonify(errcode=0, errmsg="ok", invaliduser=missing)
 
 
 @bp.post("/qy/cgi-bin/webhook/send")

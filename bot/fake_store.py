@@ -2,8 +2,9 @@
 worker processes, kept apart from the bot's database so production schemas never carry it."""
 from __future__ import annotations
 
+import secrets
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import (JSON, Boolean, Column, DateTime, Integer, LargeBinary, MetaData, String, Table, create_engine,
                         delete, event, func, insert, select, update)
@@ -40,6 +41,22 @@ media = Table("media", meta,
               Column("media_id", String(128), primary_key=True),
               Column("content", LargeBinary, nullable=False),
               Column("content_type", String(64), nullable=False))
+# Interactive WeCom cards (template_card) each staff member holds, newest content, by (task_id, userid),
+# and the response codes that allow changing them: one per send (for its recipients) and one per tap
+# (issue_code), each good once for CODE_HOURS.
+wecom_cards = Table("wecom_cards", meta,
+                    Column("task_id", String(128), primary_key=True),
+                    Column("userid", String(64), primary_key=True),
+                    Column("card", JSON, nullable=False),
+                    Column("updated_at", DateTime, nullable=False))
+card_codes = Table("card_codes", meta,
+                   Column("code", String(64), primary_key=True),
+                   Column("task_id", String(128), nullable=False),
+                   Column("userids", JSON, nullable=False),
+                   Column("issued_at", DateTime, nullable=False),
+                   Column("used_at", DateTime))
+CODE_HOURS = 72
+CODE_INVALID = 40078            # the fake's errcode for an unknown, spent or expired response_code
 
 # Events that do not open the customer-service window (WeChat counts messages, subscribing,
 # scanning a QR code and the click/scan kinds of menu, not links, reported locations or receipts).
@@ -161,7 +178,74 @@ class FakeStore:
             c.execute(update(faults).where(faults.c.api == api).values(remaining=row["remaining"] - 1))
             return row["errcode"], row["http_status"]
 
+    # -- interactive WeCom cards -----------------------------------------------------------------------
+    def send_card(self, task_id: str, userids: list[str], card: dict, now: datetime) -> str | None:
+        """A card sent (message/send, template_card) to these users: recorded as the card each holds,
+        and a fresh response code for it returned. None (nothing recorded) when the task_id is already
+        another user's card: WeCom wants task ids unique within the app (the same user receiving the
+        same task again, an at-least-once resend, replaces the card)."""
+        naive = now.replace(tzinfo=None)
+        with self._lock, self.engine.begin() as c:
+            holders = set(c.scalars(select(wecom_cards.c.userid).where(wecom_cards.c.task_id == task_id)))
+            if holders - set(userids):
+                return None
+            for u in userids:
+                c.execute(sqlite_insert(wecom_cards).values(task_id=task_id, userid=u, card=card, updated_at=naive)
+                          .on_conflict_do_update(index_elements=["task_id", "userid"],
+                                                 set_={"card": card, "updated_at": naive}))
+            return self._new_code(c, task_id, list(userids), naive)
+
+    def issue_code(self, task_id: str, userid: str, now: datetime) -> str:
+        """A fresh response code for this user's card, as the callback of a tap on it carries."""
+        with self._lock, self.engine.begin() as c:
+            return self._new_code(c, task_id, [userid], now.replace(tzinfo=None))
+
+    @staticmethod
+    def _new_code(c, task_id: str, userids: list[str], naive: datetime) -> str:
+        code = "rc-" + secrets.token_hex(16)
+        c.execute(insert(card_codes).values(code=code, task_id=task_id, userids=userids, issued_at=naive))
+        return code
+
+    def update_card(self, code: str, userids: list[str], card: dict, now: datetime) -> tuple[int, str, list[str]]:
+        """message/update_template_card: spend the code (it must exist, be unused and at most CODE_HOURS
+        old) and replace the card of each of these users that holds the code's card. Returns
+        (errcode, errmsg, the users that hold no such card); nothing changes unless errcode is 0."""
+        naive = now.replace(tzinfo=None)
+        with self._lock, self.engine.begin() as c:
+            row = c.execute(select(card_codes).where(card_codes.c.code == code)).mappings().first()
+            if row is None:
+                return CODE_INVALID, "invalid response_code", []
+            if row["used_at"] is not None:
+                return CODE_INVALID, "response_code has been used", []
+            if naive - row["issued_at"] > timedelta(hours=CODE_HOURS):
+                return CODE_INVALID, "response_code expired", []
+            if card.get("task_id") != row["task_id"]:
+                return 40058, "invalid task_id: not the card of this response_code", []
+            held = set(c.scalars(select(wecom_cards.c.userid).where(wecom_cards.c.task_id == row["task_id"],
+                                                                  wecom_cards.c.userid.in_(userids))))
+            missing = [u for u in userids if u not in held]
+            if not held:
+                return 40031, "invalid user list: nobody holds this card", missing
+            spent = c.execute(update(card_codes).where(card_codes.c.code == code, card_codes.c.used_at.is_(None))
+                              .values(used_at=naive))
+            if spent.rowcount != 1:
+                return CODE_INVALID, "response_code has been used", []
+            c.execute(update(wecom_cards).where(wecom_cards.c.task_id == row["task_id"], wecom_cards.c.userid.in_(held))
+                      .values(card=card, updated_at=naive))
+            return 0, "ok", missing
+
+    def cards(self, userid: str | None = None) -> list[dict]:
+        """The cards staff hold, the newest content of each, most recently changed first:
+        [{"task_id", "userid", "card", "updated_at" (ISO, "Z")}]."""
+        q = select(wecom_cards).order_by(wecom_cards.c.updated_at.desc(), wecom_cards.c.task_id, wecom_cards.c.userid)
+        if userid is not None:
+            q = q.where(wecom_cards.c.userid == userid)
+        with self.engine.connect() as c:
+            rows = c.execute(q).mappings().all()
+        return [{"task_id": r["task_id"], "userid": r["userid"], "card": r["card"],
+                 "updated_at": r["updated_at"].isoformat() + "Z"} for r in rows]
+
     def reset(self) -> None:
         with self.engine.begin() as c:
-            for t in (calls, tokens, faults, followers, media):
+            for t in (calls, tokens, faults, followers, media, wecom_cards, card_codes):
                 c.execute(delete(t))

@@ -20,6 +20,11 @@ are never held back: a push over the limit is not sent but handed back, due when
 of the window is a minute old. Other workers' pushes in flight count; two claims at the same instant
 may still overshoot by a little.
 
+A `wecom_card` row's send answers a response_code, the key to changing that card later: it is kept
+on the card (storage.cards.set_code) in the transaction that records the row as sent. A failed
+`wecom_card_update` (mostly a code that expired or was spent) tells nobody: the staff member still
+has the earlier card, and the handlers decide whether to send a new one.
+
 An `mp_media` row is a download rather than a send: the photo is fetched (Transports.fetch_media)
 and kept by bot/media.py, which may queue its group push; the drain then goes round once more so
 the push leaves in the same run.
@@ -41,6 +46,7 @@ from bot import media
 from bot.transports import DeliveryError, Transports
 from handlers.clock import Clock
 from nlp import mask_pii
+from storage import cards as card_store
 from storage import repositories as repo
 
 log = logging.getLogger(__name__)
@@ -133,11 +139,12 @@ class OutboxWorker:
     def _send_one(self, row, lease: datetime) -> bool:
         """Send one row and record its outcome at once; True when it was delivered."""
         error: DeliveryError | None = None
+        code = None                   # a wecom_card send's response_code
         try:
             if row.channel == "mp_media":
                 self._fetch_photo(row)
             else:
-                self.transports.send(row.channel, row.target, row.payload)
+                code = self.transports.send(row.channel, row.target, row.payload)
         except Exception as e:        # noqa: BLE001 - one row's bug must not stop the batch
             if not isinstance(e, DeliveryError):
                 log.exception("outbox %s (%s): unexpected error", row.id, row.channel)
@@ -158,8 +165,12 @@ class OutboxWorker:
                 if error.errcode == FLOOD_ERRCODE:
                     wait = max(wait, WINDOW)
                 retry[row.id] = (now + wait, message)
+        task_id = (row.payload or {}).get("task_id") if row.channel == "wecom_card" else None
+
         def record(s: Session) -> bool:
             ours = row.id in repo.finish_outbox(s, lease, now, sent, retry, failed, [])
+            if sent and ours and task_id and isinstance(code, str) and code:
+                card_store.set_code(s, task_id, code, now)     # the key to changing the card later
             if failed and ours and self._tell_committee(s, row, failed[row.id], now):
                 self._followups = True        # the notice leaves in this run
             return ours
@@ -230,8 +241,8 @@ class OutboxWorker:
         kind = str((row.payload or {}).get("kind") or "")
         if kind == FAILED_KIND or (row.channel == "wecom_text" and row.target in self.committee):
             return 0
-        if row.channel == "mp_media" or error.startswith(NOBODY_TO_TELL):
-            return 0      # a photo refused by policy, or a resident who unfollowed: nobody can act on it
+        if row.channel in ("mp_media", "wecom_card_update") or error.startswith(NOBODY_TO_TELL):
+            return 0      # a photo refused by policy, a card left as it was, a resident who unfollowed: nobody can act on it
         if not self.committee:
             log.error("outbox %s failed for good and no committee member is configured to be told", row.id)
             return 0
@@ -255,4 +266,5 @@ def _recipient(row) -> str:
     or personal data)."""
     head = str(row.target)[:6] + "…"
     return {"robot": f"网格群机器人（{head}）", "mp_text": f"居民（{head}）", "wecom_text": f"工作人员 {row.target}",
+            "wecom_card": f"工作人员 {row.target}（卡片）", "wecom_card_update": f"工作人员 {row.target}（卡片更新）",
             "mp_media": "居民照片下载"}.get(row.channel, f"{row.channel} {head}")

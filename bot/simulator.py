@@ -201,6 +201,25 @@ def send():
     return jsonify(reply=reply)
 
 
+def _staff_callback(svc, userid: str, xml: str, now: int):
+    """POST a WeCom callback to /wecom over real HTTP, signed and encrypted as WeCom does; record the
+    bot's answer in the staff log. (reply, None) or (None, an error response)."""
+    params, body = wecom_request(svc.staff_crypto, xml, now, svc.config.wecom.agent_id)
+    try:
+        res = requests.post(svc.base_url + "/wecom", params=params, data=body, headers={"Content-Type": "text/xml"}, timeout=10)
+    except requests.RequestException as e:
+        return None, (jsonify(error=f"callback unreachable: {type(e).__name__}"), 502)
+    if res.status_code != 200:
+        return None, (jsonify(error=f"callback answered {res.status_code}: {res.text[:200]}"), 502)
+    try:
+        reply = open_reply(svc.staff_crypto, res.content).get("Content", "")
+    except CallbackError as e:
+        return None, (jsonify(error=f"reply could not be opened: {e.reason}"), 502)
+    if reply:
+        svc.fake_store.record(svc.clock.now(), "staff_reply", userid, {"type": "text", "content": reply})
+    return reply, None
+
+
 @bp.post("/api/staff")
 def staff_send():
     """Type a slash command as a staff member, through the real encrypted /wecom callback."""
@@ -213,17 +232,64 @@ def staff_send():
     now = int(svc.clock.now().timestamp())
     xml = message_xml(cfg.wecom.corp_id, userid, "text", now, random.getrandbits(63), Content=content, AgentID=cfg.wecom.agent_id)
     svc.fake_store.record(svc.clock.now(), "staff", userid, {"type": "text", "content": content})
-    params, body = wecom_request(svc.staff_crypto, xml, now, cfg.wecom.agent_id)
-    try:
-        res = requests.post(svc.base_url + "/wecom", params=params, data=body, headers={"Content-Type": "text/xml"}, timeout=10)
-    except requests.RequestException as e:
-        return jsonify(error=f"callback unreachable: {type(e).__name__}"), 502
-    if res.status_code != 200:
-        return jsonify(error=f"callback answered {res.status_code}: {res.text[:200]}"), 502
-    reply = open_reply(svc.staff_crypto, res.content).get("Content", "")
-    if reply:
-        svc.fake_store.record(svc.clock.now(), "staff_reply", userid, {"type": "text", "content": reply})
-    return jsonify(reply=reply)
+    reply, failed = _staff_callback(svc, userid, xml, now)
+    return failed or jsonify(reply=reply)
+
+
+# -- WeCom template cards (button_interaction) sent to staff, and taps on their buttons -------------------
+
+def _cards(svc, userid: str | None = None) -> list[dict]:
+    """The newest content of every card the fake platform holds ([] before it records cards)."""
+    cards = getattr(svc.fake_store, "cards", None)
+    return cards(userid) if callable(cards) else []
+
+
+@bp.get("/api/cards")
+def cards():
+    """Every template card sent to staff, as it looks now (an updated card replaces the old one):
+    {"cards": [{task_id, userid, card, updated_at}]}; ?userid= for one person's."""
+    found = _cards(_svc(), request.args.get("userid") or None)
+    for c in found:
+        at = c.get("updated_at")
+        if hasattr(at, "isoformat"):
+            c["updated_at"] = at.isoformat() + ("Z" if at.tzinfo is None else "")
+    return jsonify(cards=found)
+
+
+@bp.post("/api/card_tap")
+def card_tap():
+    """Tap a button on a card as its recipient: {userid, task_id, key}. Builds the template_card_event
+    callback WeCom sends (with a fresh ResponseCode from the fake platform), posts it to /wecom over
+    real HTTP, and returns the bot's reply."""
+    svc = _svc()
+    cfg = svc.config
+    data = request.get_json(silent=True)
+    data = data if isinstance(data, dict) else {}
+    userid, task_id, key = (data.get(k) for k in ("userid", "task_id", "key"))
+    if not all(isinstance(v, str) and v for v in (userid, task_id, key)):
+        return jsonify(error="userid, task_id and key are required (strings)"), 400
+    if userid not in svc.staff_desk.staff:
+        return jsonify(error=f"unknown staff userid {userid!r}: only the configured staff can be played"), 400
+    issue_code = getattr(svc.fake_store, "issue_code", None)
+    if not callable(issue_code):
+        return jsonify(error="the fake platform does not issue card response codes (FakeStore.issue_code missing)"), 501
+    card = next((c["card"] for c in _cards(svc, userid) if c.get("task_id") == task_id and c.get("userid") == userid), None)
+    if not isinstance(card, dict):
+        return jsonify(error=f"no card {task_id!r} was sent to {userid}"), 404
+    buttons = [b for b in card.get("button_list") or [] if isinstance(b, dict)]
+    button = next((b for b in buttons if b.get("key") == key), None)
+    if button is None:
+        return jsonify(error=f"card {task_id!r} has no button {key!r}"), 400
+    when = svc.clock.now()
+    now = int(when.timestamp())
+    code = issue_code(task_id, userid, when)
+    xml = message_xml(cfg.wecom.corp_id, userid, "event", now, None, Event="template_card_event", EventKey=key,
+                      TaskId=task_id, CardType="button_interaction", ResponseCode=code, AgentID=cfg.wecom.agent_id)
+    title = (card.get("main_title") or {}).get("title") if isinstance(card.get("main_title"), dict) else None
+    svc.fake_store.record(when, "staff", userid, {"type": "card_tap", "task_id": task_id, "key": key,
+                                                  "content": f"点了卡片「{title or task_id}」的「{button.get('text') or key}」"})
+    reply, failed = _staff_callback(svc, userid, xml, now)
+    return failed or jsonify(reply=reply)
 
 
 # -- the clock -------------------------------------------------------------------------------------

@@ -9,6 +9,11 @@ Channels (outbox rows):
   the 48-hour window WeChat answers 45015 and the message goes as a template message instead
   (wechat.templates[kind], else wechat.templates["default"]);
 - wecom_text: a WeCom app message to a staff member, payload {"content"};
+- wecom_card: an interactive WeCom card (template_card, button_interaction) to a staff member,
+  payload {"kind": "card:<notice>", "task_id", "card"}; WeCom's answer carries the response_code
+  that allows changing the card, handed back by send() for the outbox worker to keep;
+- wecom_card_update: a card replaced (message/update_template_card), payload {"kind": "card_update",
+  "task_id", "response_code", "card"}; a code that is unknown, spent or over 72 h old is refused for good;
 - mp_media: not sent here: the outbox worker downloads the media with fetch_media() and hands the
   bytes to bot/media.py, which keeps them (no database code in this module).
 
@@ -38,6 +43,9 @@ PERMANENT_ERRCODES = frozenset({40003, 40007, 40008, 40009, 40013, 40037, 40039,
                                 45015, 45047, 47001, 48001, 93000})
 OUT_OF_WINDOW = 45015             # customer-service message outside 48 h of the resident's last interaction
 TOKEN_ERRCODES = frozenset({40001, 40014, 42001})     # fetch a new access token and try once more
+# WeCom cards: on top of the above, an invalid, spent or expired response_code (40078) and a card
+# WeCom refuses (missing title 41016, bad parameter 40058 is already permanent) will not get better.
+CARD_PERMANENT_ERRCODES = PERMANENT_ERRCODES | {40078, 41016}
 ROBOT_IMAGE_TYPES = ("image/jpeg", "image/png")       # what a WeCom group robot shows ...
 ROBOT_IMAGE_MAX = 2 * 1024 * 1024                     # ... up to 2 MB before base64
 # Template messages: since 2023-05 WeChat shows each keyword on one line, 20 characters at most
@@ -106,11 +114,11 @@ def _session_for(base: str) -> requests.Session:
     return s
 
 
-def _wechat_error(e: WeChatClientException) -> DeliveryError:
+def _wechat_error(e: WeChatClientException, permanent: frozenset[int] = PERMANENT_ERRCODES) -> DeliveryError:
     code = e.errcode if isinstance(e.errcode, int) else None
     if code is None and e.response is not None:
         return DeliveryError(f"HTTP {e.response.status_code}", permanent=False)
-    return DeliveryError(f"errcode {code}: {e.errmsg}", permanent=code in PERMANENT_ERRCODES, errcode=code)
+    return DeliveryError(f"errcode {code}: {e.errmsg}", permanent=code in permanent, errcode=code)
 
 
 def _errcode(data: dict, missing: int | None) -> int | None:
@@ -123,7 +131,7 @@ def _errcode(data: dict, missing: int | None) -> int | None:
         return -1
 
 
-def _ok(result) -> dict:
+def _ok(result, permanent: frozenset[int] = PERMANENT_ERRCODES) -> dict:
     """wechatpy returns the raw response when a 200 body is not JSON (an HTML or text page from a
     proxy or gateway), the decoded JSON otherwise (an errcode other than 0 has already raised). Only
     a JSON object with errcode 0, or without errcode where WeChat omits it, is a success: anything
@@ -134,7 +142,7 @@ def _ok(result) -> dict:
         raise DeliveryError(f"HTTP {status or 200}, {what}")
     code = _errcode(result, 0)
     if code != 0:
-        raise DeliveryError(f"errcode {code}: {result.get('errmsg', '')}", permanent=code in PERMANENT_ERRCODES,
+        raise DeliveryError(f"errcode {code}: {result.get('errmsg', '')}", permanent=code in permanent,
                             errcode=code)
     return result
 
@@ -177,6 +185,17 @@ def _masked(openid: str) -> str:
     return openid[:6] + "…" if len(openid) > 8 else "…"
 
 
+def _reached(userid: str, result: dict) -> None:
+    """WeCom answers errcode 0 and lists the recipients it could not reach (unknown user, outside the
+    app's visible range): for our one recipient that means nobody received it. (update_template_card
+    lists them as a JSON array.)"""
+    invalid = result.get("invaliduser") or ""
+    invalid = [str(u) for u in invalid] if isinstance(invalid, list) else str(invalid).split("|")
+    if userid in invalid:
+        raise DeliveryError(f"WeCom user {userid} unknown or outside the app's visible range (invaliduser)",
+                            permanent=True)
+
+
 @dataclass
 class Media:
     content: bytes
@@ -209,8 +228,10 @@ class Transports:
                    WeComAppClient(qy_base, cfg.wecom.corp_id, cfg.wecom.app_secret, t, session=token_storage),
                    qy_base, cfg.wecom.agent_id, t, templates=dict(cfg.wechat.templates), media=cfg.media)
 
-    def send(self, channel: str, target: str, payload: dict) -> None:
-        """Deliver one outbox row; raises DeliveryError (permanent or not)."""
+    def send(self, channel: str, target: str, payload: dict) -> str | None:
+        """Deliver one outbox row; raises DeliveryError (permanent or not). Returns the response_code
+        WeCom answered for a "wecom_card" send (None when it gave none), None for every other channel."""
+        card = channel in ("wecom_card", "wecom_card_update")
         try:
             if channel == "robot":
                 self._robot(target, payload["body"])
@@ -218,12 +239,17 @@ class Transports:
                 self._mp_text(target, payload)
             elif channel == "wecom_text":
                 self._wecom_text(target, payload["content"])
+            elif channel == "wecom_card":
+                return self._wecom_card(target, payload)
+            elif channel == "wecom_card_update":
+                self._wecom_card_update(target, payload)
             else:
                 raise DeliveryError(f"unknown channel {channel}", permanent=True)
         except WeChatClientException as e:
-            raise _wechat_error(e) from None
+            raise _wechat_error(e, CARD_PERMANENT_ERRCODES if card else PERMANENT_ERRCODES) from None
         except requests.RequestException as e:
             raise DeliveryError(f"network: {type(e).__name__}") from None
+        return None
 
     def _mp_text(self, openid: str, payload: dict) -> None:
         try:
@@ -243,13 +269,33 @@ class Transports:
                  kind or "(no kind)", template_id)
 
     def _wecom_text(self, userid: str, content: str) -> None:
-        result = _ok(self.wecom.message.send_text(self.agent_id, userid, content))
-        # WeCom answers errcode 0 and lists the recipients it could not reach (unknown user, outside
-        # the app's visible range): for our one recipient that means nobody received it
-        invalid = str(result.get("invaliduser") or "")
-        if userid in invalid.split("|"):
-            raise DeliveryError(f"WeCom user {userid} unknown or outside the app's visible range (invaliduser)",
-                                permanent=True)
+        _reached(userid, _ok(self.wecom.message.send_text(self.agent_id, userid, content)))
+
+    def _wecom_card(self, userid: str, payload: dict) -> str | None:
+        """POST message/send with msgtype template_card; the answer's response_code (None if absent:
+        the card was delivered all the same, it just cannot be changed until a tap brings a code)."""
+        card = payload.get("card")
+        if not isinstance(card, dict) or not payload.get("task_id"):
+            raise DeliveryError("wecom_card payload without card or task_id", permanent=True)
+        result = _ok(self.wecom.post("message/send", data={
+            "touser": userid, "msgtype": "template_card", "agentid": self.agent_id, "template_card": card}),
+            CARD_PERMANENT_ERRCODES)
+        _reached(userid, result)
+        code = result.get("response_code")
+        if not code:
+            log.warning("wecom card %s to %s: WeCom answered no response_code", payload.get("task_id"), userid)
+            return None
+        return str(code)
+
+    def _wecom_card_update(self, userid: str, payload: dict) -> None:
+        """POST message/update_template_card: replace the card this user holds, spending the code."""
+        card, code = payload.get("card"), payload.get("response_code")
+        if not isinstance(card, dict) or not code:
+            raise DeliveryError("wecom_card_update payload without card or response_code", permanent=True)
+        result = _ok(self.wecom.post("message/update_template_card", data={
+            "userids": [userid], "agentid": self.agent_id, "response_code": code, "template_card": card}),
+            CARD_PERMANENT_ERRCODES)
+        _reached(userid, result)
 
     def fetch_media(self, media_id: str) -> Media:
         """Download media the official account received (GET cgi-bin/media/get): a JPEG, PNG, GIF or

@@ -47,10 +47,20 @@ def message():
     f = message_fields(xml)       # root, envelope, numbers, lengths: 400 here rather than a 500 below
     userid, mtype = f["FromUserName"], f["MsgType"].lower()
     if mtype == "event":
-        return Response("", mimetype="text/plain")        # enter_agent etc.: nothing to say
-    key = f"wecom:{f['MsgId'].strip()}" if f.get("MsgId") else f"wecom:{userid}:{f['CreateTime'].strip()}"
-    msg = Inbound(openid=userid, type=mtype, dedupe_key=key[:128], content=f.get("Content", ""))
+        if f["Event"] != "template_card_event":
+            return Response("", mimetype="text/plain")    # enter_agent etc.: nothing to say
+        task, event_key = f.get("TaskId", "").strip(), f.get("EventKey", "").strip()
+        if not task or not event_key:
+            raise CallbackError(400, "<TaskId> and <EventKey> required for template_card_event")
+        key = f"wecom:card:{userid}:{task}:{event_key}:{f['CreateTime'].strip()}"
+        msg = Inbound(openid=userid, type="event", dedupe_key=key[:128], event="template_card_event",
+                      event_key=event_key, task_id=task, response_code=f.get("ResponseCode", "").strip() or None)
+    else:
+        key = f"wecom:{f['MsgId'].strip()}" if f.get("MsgId") else f"wecom:{userid}:{f['CreateTime'].strip()}"
+        msg = Inbound(openid=userid, type=mtype, dedupe_key=key[:128], content=f.get("Content", ""))
     text = svc.receive("wecom", msg, xml)
+    if not text:                                          # a tap with nothing to say: the empty answer
+        return Response("", mimetype="text/plain")
     # CreateTime from the service clock (the fake one in tests and the simulator)
     reply = text_reply(userid, svc.config.wecom.corp_id, int(svc.clock.now().timestamp()), text)
     return Response(svc.staff_crypto.encrypt(reply, secrets.token_hex(8), timestamp), mimetype="application/xml")

@@ -82,6 +82,9 @@ FIELD_LIMITS = {
     "MediaId": 128,          # attachment.media_id, outbox.target String(128)
     "PicUrl": 2048,
     "Label": 256,            # attachment.label String(256)
+    "TaskId": 128,           # template_card_event: our card's task id (ticket_card.task_id String(128))
+    "ResponseCode": 256,     # template_card_event: ticket_card.response_code String(256)
+    "CardType": 32,
     "Location_X": 32, "Location_Y": 32, "Scale": 16, "Format": 16, "AgentID": 16,
     "Content": None, "Recognition": None,
 }

@@ -28,6 +28,7 @@ class Directory:
     policy: Policy
     tz: str
     leaders: dict[str, str] = field(default_factory=dict)   # grid name -> leader userid
+    cards: bool = True                             # one-tap WeCom cards beside staff notices
 
     @classmethod
     def from_config(cls, cfg) -> "Directory":
@@ -43,7 +44,7 @@ class Directory:
             staff[g.leader.wecom_userid] = Actor(role, g.leader.wecom_userid, g.leader.name, grid=g.name,
                                                  party=known.party if known else None)
         return cls(staff, parties, policy_from_config(cfg), cfg.community.timezone,
-                   {g.name: g.leader.wecom_userid for g in cfg.grids})
+                   {g.name: g.leader.wecom_userid for g in cfg.grids}, cfg.wecom.cards)
 
     def name_of(self, userid: str | None) -> str:
         """A person's name for people to read (never a bare userid when we know the name)."""

@@ -4,6 +4,7 @@ is never queued twice). Intake, staff commands and the sweep all end here."""
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -12,8 +13,9 @@ from domain.access import Actor
 from domain.moves import MilestoneOp, Notice, Outcome, Tell
 from domain.promises import first_check
 from domain.states import Channel, Role, status_name
-from handlers import render
+from handlers import cards, render
 from handlers.directory import Directory
+from storage import cards as card_store
 from storage import repositories as repo
 from storage.models import TicketMilestone
 
@@ -40,6 +42,8 @@ def apply(session: Session, t, out: Outcome, actor: Actor, now: datetime, d: Dir
     if out.ask_ratings:
         repo.request_ratings(session, t, now)
     for tell in out.tells:
+        if tell.to == f"staff:{actor.id}":      # nobody is told what they have just done themselves
+            continue
         send(session, t, tell, now, d, grid)
 
 
@@ -73,7 +77,8 @@ def apply_milestones(session: Session, t, ops: list[MilestoneOp], now: datetime,
 
 
 def send(session: Session, t, tell: Tell, now: datetime, d: Directory, grid) -> int:
-    """Queue one notice to its recipients; returns how many rows were queued."""
+    """Queue one notice to its recipients; returns how many notice rows were queued (the cards
+    queued beside staff-app notices are not counted)."""
     to, key = tell.to, tell.key
     queued = 0
     priority = outbox_priority(tell.notice)
@@ -84,9 +89,16 @@ def send(session: Session, t, tell: Tell, now: datetime, d: Directory, grid) -> 
         if text and userid:
             queued += repo.enqueue_once(session, delivery_key(t.id, t.round, key, userid), str(Channel.WECOM_TEXT),
                                         userid, {"kind": str(tell.notice), "content": text}, now, t.id, priority=priority)
+            card(userid)
+
+    def card(userid: str) -> int:
+        """The one-tap card beside a staff-app notice (the text stays: a card may fail)."""
+        return queue_card(session, t, tell, now, d, userid)
 
     def group() -> None:
         nonlocal queued
+        if grid is not None and grid.leader_userid:      # the leader's card; the group reads the push
+            card(grid.leader_userid)
         body = render.for_group(tell.notice, t, tell.data, d, grid)
         if body is not None:
             queued += repo.enqueue_once(session, delivery_key(t.id, t.round, key, f"g{grid.id}"), str(Channel.ROBOT),
@@ -130,3 +142,35 @@ def send(session: Session, t, tell: Tell, now: datetime, d: Directory, grid) -> 
                                                               "body": {"msgtype": "text", "text": {"content": text}}},
                                             now, t.id, priority=priority)
     return queued
+
+
+def working_parties(session: Session, t, d: Directory) -> frozenset[str]:
+    """The parties working the ticket (referred to, and the assignee's), for the access rules."""
+    assignee = d.staff.get(t.assignee) if t.assignee else None
+    extra = {assignee.party} if assignee is not None and assignee.party else set()
+    return frozenset(p.party for p in repo.parties_of(session, t.id)) | extra
+
+
+def queue_card(session: Session, t, tell: Tell, now: datetime, d: Directory, userid: str) -> int:
+    """A "wecom_card" row and its ticket_card row, when the notice comes with a card and the
+    recipient may tap something now (domain/access.py decides which buttons). A new ticket's card
+    goes at once, once a round (a push held for the resident's menu choice, and the push that
+    replaces it, are one card: its category may be corrected later, the leader can start now)."""
+    actor = d.staff.get(userid)
+    if not d.cards or tell.notice not in cards.CARD_NOTICES or actor is None or actor.role not in cards.CARD_ROLES:
+        return 0
+    if not hasattr(t, "assignee"):        # a new ticket's values before it is a row (intake): nobody on it yet
+        t = SimpleNamespace(**{"assignee": None, "onsite_at": None, **vars(t)})
+    keys = cards.buttons_for(actor, t, working_parties(session, t, d))
+    if not keys:
+        return 0
+    dkey = delivery_key(t.id, t.round, "card:new" if tell.notice == Notice.NEW_TICKET else f"card:{tell.key}", userid)
+    task = cards.task_id(t.id, t.round, userid, dkey)
+    body = cards.card(t, task=task, keys=keys, tz=d.tz, name_of=d.name_of)
+    if not repo.enqueue_once(session, dkey, "wecom_card", userid, {"kind": f"card:{tell.notice}", "task_id": task,
+                                                                    "card": body}, now, t.id,
+                             priority=outbox_priority(tell.notice)):
+        return 0
+    card_store.add_card(session, task_id=task, ticket_id=t.id, round_=t.round, userid=userid, notice=str(tell.notice),
+                        shows=cards.shows(t), now=now)
+    return 1

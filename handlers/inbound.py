@@ -17,3 +17,5 @@ class Inbound:
     label: str | None = None        # location label
     event: str | None = None        # subscribe | unsubscribe | click | ...
     event_key: str | None = None
+    task_id: str | None = None      # template_card_event: the card's task id
+    response_code: str | None = None  # template_card_event: the code to update the card with

@@ -92,8 +92,3 @@ def give_up(conn: Connection, row_id: int, lease_until: datetime, error: str) ->
     return conn.execute(
         update(T).where(T.c.id == row_id, T.c.lease_until == lease_until, T.c.status == "received")
         .values(status="dead", lease_until=None, error=error)).rowcount == 1
-
-
-def counts(conn: Connection) -> dict[str, int]:
-    from sqlalchemy import func
-    return dict(conn.execute(select(T.c.status, func.count()).group_by(T.c.status)).all())

@@ -179,6 +179,35 @@ class TicketParty(Base):
     __table_args__ = (UniqueConstraint("ticket_id", "party"),)
 
 
+class TicketCard(Base):
+    """An interactive WeCom card about a ticket, as sent to one staff member (handlers/cards.py).
+    WeCom lets a card be changed only with a response_code: the send returns one, each tap's
+    callback brings a new one; each is good once, for 72 hours. The newest unspent one is kept here."""
+    __tablename__ = "ticket_card"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(128), unique=True)   # ours; WeCom echoes it on a tap
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    userid: Mapped[str] = mapped_column(String(64))
+    notice: Mapped[str] = mapped_column(String(32))                  # what the card was sent for
+    response_code: Mapped[str | None] = mapped_column(String(256))   # newest unspent, or None
+    code_at: Mapped[datetime | None]                                 # when it was issued (72 h)
+    shows: Mapped[str | None] = mapped_column(String(64))            # the state the card shows now
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None]
+
+
+class StaffPrompt(Base):
+    """A move a staff member started with a tap that needs words (办结 needs the result, 转派 the
+    party): their next plain message answers it. One at a time per person; it expires."""
+    __tablename__ = "staff_prompt"
+    userid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"))
+    move: Mapped[str] = mapped_column(String(16))
+    task_id: Mapped[str | None] = mapped_column(String(128))
+    expires_at: Mapped[datetime]
+
+
 class TicketRating(Base):
     """Each resident's rating of a round of a ticket (reporter and "+1" followers alike).
     score NULL: asked, not yet answered."""
@@ -230,7 +259,7 @@ class Outbox(Base):
     __tablename__ = "outbox"
     id: Mapped[int] = mapped_column(primary_key=True)
     dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
-    channel: Mapped[str] = mapped_column(String(16))      # robot | mp_text | wecom_text
+    channel: Mapped[str] = mapped_column(String(32))      # robot | mp_text | wecom_text | wecom_card | …
     target: Mapped[str] = mapped_column(String(128))      # robot key / openid / wecom userid
     payload: Mapped[dict] = mapped_column(default=dict)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))

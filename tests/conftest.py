@@ -83,6 +83,8 @@ def make_config(tmp_path, db_url, **overrides):
     base = {"database.url": db_url, "local.fake_store": str(tmp_path / "fake.sqlite3"),
             "nlp.model_root": str(tmp_path / "models"), "media.folder": str(tmp_path / "media"),
             "inbound.spool": str(tmp_path / "spool.sqlite3"), "promises.category_party": {},
+            # cards add a row beside each staff notice; the tests of cards turn them on
+            "wecom.cards": False,
             # WeChat waits 5 s; tests on a loaded machine take the most of it before the holding reply
             "inbound.reply_budget_seconds": 4.9}
     base.update(overrides)

@@ -14,6 +14,7 @@ from handlers.clock import Clock
 from handlers.commands.registry import REGISTRY, CommandError, parse
 from handlers.directory import Directory
 from handlers.inbound import Inbound
+from storage import cards
 from storage import repositories as repo
 
 log = logging.getLogger(__name__)
@@ -95,11 +96,19 @@ class StaffDesk:
         staff = self.staff.get(msg.openid)
         if staff is None:
             return "你不在本社区工作人员名单中，不能使用命令。请联系居委会管理员把你加入 config.yaml 的 staff。", None
+        if msg.type == "event" and msg.event == "template_card_event":
+            from handlers import card_taps
+            return card_taps.tap(self, session, staff, msg)
         if msg.type != "text":
             return "请发送文字命令，例如 /list。发送 /help 查看全部命令。", None
         parsed = parse(msg.content)
         if parsed is None:
+            prompt = cards.take_prompt(session, staff.id, self.clock.now())
+            if prompt is not None and msg.content.strip():    # the words a tap asked for (办结结果, 转派单位)
+                from handlers import card_taps
+                return card_taps.answer(self, session, staff, prompt, msg.content)
             return "命令以 / 开头，例如 /list 或 /close 20261121-0007 已处理。发送 /help 查看全部命令。", None
+        cards.drop_prompt(session, staff.id)          # a command instead of the words: the tap is dropped
         cmd = REGISTRY.get(parsed.name)
         if cmd is None:
             return f"没有 /{parsed.name} 这个命令。发送 /help 查看全部命令。", None
@@ -108,7 +117,10 @@ class StaffDesk:
         ctx = Ctx(session, staff, self.clock.now(), self.tz, self, parsed.rest)
         try:
             with session.begin_nested():
-                return cmd.func(ctx, parsed.args)
+                reply, ticket_id = cmd.func(ctx, parsed.args)
+                from handlers import card_taps
+                card_taps.after_command(self, session, ticket_id, ctx.now)
+                return reply, ticket_id
         except (CommandError, Refused) as e:
             why = str(e)
             if isinstance(e, Refused) and e.ticket is not None:     # someone moved it first: say who

@@ -385,9 +385,10 @@ function staffEntry(m) {
   let bubble;
   if (m.api === 'staff') {
     row.classList.add('cmd');
+    if (b.type === 'card_tap') row.classList.add('tap');
     row.dataset.userid = m.target;
     meta.append(el('span', 'who', (PEOPLE[m.target] && PEOPLE[m.target].label) || m.target), timeEl(m.at));
-    bubble = textEl('div', 'msg me', str(b.content));
+    bubble = textEl('div', 'msg me', (b.type === 'card_tap' ? '👆 ' : '') + str(b.content));
   } else if (m.api === 'staff_reply') {
     row.classList.add('reply');
     row.dataset.userid = m.target;
@@ -418,10 +419,158 @@ function staffEntry(m) {
 }
 
 function addStaffEntry(m) {
+  if (isCardSend(m)) { if (!m.errcode) for (const st of cardRecords(m)) placeCard(st); return; }   // a refused send reached nobody
   const stick = nearBottom(staffLog) || !loaded;
   staffLog.appendChild(staffEntry(m));
   bump('staff');
   if (stick) staffLog.scrollTop = staffLog.scrollHeight;
+}
+
+// -- WeCom template cards (button_interaction) in the staff app: one entry per card (task_id), placed
+// where it was sent and redrawn in place when the bot updates it; its buttons tap through the real
+// /wecom callback (POST /simulator/api/card_tap) as the card's recipient, who must be the person played.
+const cardRows = {};            // task_id + userid -> the row in the staff log
+const cardState = {};           // task_id + userid -> {task_id, userid, card, at}: the newest content known
+const cardTapping = new Set();  // task_ids with a tap on its way
+
+function isCardSend(m) {
+  const b = m.body;
+  return (m.api === 'wecom_card' || m.api === 'wecom_send') && isObj(b) && b.msgtype === 'template_card' && isObj(b.template_card);
+}
+// an update_template_card request (recorded as wecom_card_update)
+function isCardUpdate(m) {
+  const b = m.body;
+  return !isCardSend(m) && isObj(b) && isObj(b.template_card) && 'response_code' in b;
+}
+// one card per recipient (touser "a|b" on a send, userids on an update)
+function cardRecords(m) {
+  const b = m.body;
+  const to = Array.isArray(b.userids) ? b.userids.map(str) : str(b.touser || m.target).split('|');
+  return to.filter(Boolean).map((userid) => ({task_id: str(b.template_card.task_id), userid, card: b.template_card, at: m.at, id: m.id}));
+}
+function cardKey(task, userid) { return task + '\u0001' + userid; }
+function playing(userid) { return userid === staffSel.value; }
+
+// WeCom's button styles: 1 blue, 2 grey, 3 red, 4 plain
+function cardButton(task, userid, btn) {
+  const b = isObj(btn) ? btn : {};
+  const key = str(b.key);
+  const style = [1, 2, 3, 4].includes(Number(b.style)) ? Number(b.style) : 1;
+  const button = el('button', `cbtn s${style}`, str(b.text) || key);
+  button.type = 'button';
+  button.dataset.key = key;
+  button.dataset.task = task;
+  button.dataset.userid = userid;
+  button.onclick = () => tapCard(userid, task, key);
+  return button;
+}
+
+function cardBody(task, userid, card) {
+  const c = isObj(card) ? card : {};
+  const box = el('div', 'msg bot wecard');
+  const source = isObj(c.source) ? c.source : {};
+  box.appendChild(el('div', 'wc-source', str(source.desc) || '接诉'));
+  const main = isObj(c.main_title) ? c.main_title : {};
+  if (main.title) box.appendChild(textEl('div', 'wc-title', str(main.title)));
+  if (main.desc) box.appendChild(textEl('div', 'wc-desc', str(main.desc)));
+  if (c.sub_title_text) box.appendChild(textEl('div', 'wc-sub', str(c.sub_title_text)));
+  const items = (Array.isArray(c.horizontal_content_list) ? c.horizontal_content_list : []).filter(isObj);
+  if (items.length) {
+    const dl = el('dl', 'wc-list');
+    for (const it of items) { dl.appendChild(el('dt', '', str(it.keyname))); dl.appendChild(textEl('dd', '', str(it.value))); }
+    box.appendChild(dl);
+  }
+  const buttons = (Array.isArray(c.button_list) ? c.button_list : []).filter(isObj);
+  const bar = el('div', 'wc-buttons');
+  for (const b of buttons) bar.appendChild(cardButton(task, userid, b));
+  box.appendChild(bar);
+  box.dataset.settled = buttons.length && buttons.every((b) => b.key === 'noop') ? '1' : '0';
+  return box;
+}
+
+// which buttons can be tapped: the recipient is the person played, the button is not a settled card's
+// "已处理", and no tap on this card is on its way
+function refreshCardButtons() {
+  for (const button of staffLog.querySelectorAll('.wecard .cbtn')) {
+    const mine = playing(button.dataset.userid);
+    button.disabled = !mine || button.dataset.key === 'noop' || cardTapping.has(button.dataset.task);
+    button.title = button.dataset.key === 'noop' ? '已处理' : mine ? '' : `以 ${personName(button.dataset.userid)} 的身份才能点`;
+  }
+  for (const row of Object.values(cardRows)) row.classList.toggle('mine', playing(row.dataset.userid));
+}
+
+function drawCard(row, st) {
+  const meta = el('div', 'smeta');
+  meta.append(el('span', '', '卡片消息 → ' + personName(st.userid)), timeEl(st.at));
+  row.textContent = '';
+  row.dataset.userid = st.userid;
+  let body;
+  try { body = cardBody(st.task_id, st.userid, st.card); } catch (e) { body = el('div', 'msg bot', plain(st.card)); }
+  row.append(meta, body);
+  row.dataset.shown = JSON.stringify(st.card);
+}
+
+// a card sent (or known from GET /simulator/api/cards): a new entry, or the newest content in place
+function placeCard(st) {
+  const task = st.task_id;
+  if (!task || !st.userid) return;
+  const k = cardKey(task, st.userid);
+  const known = cardState[k];
+  const first = known ? known.at : st.at;
+  if (!known || !known.updated || st.updated) cardState[k] = {...st, at: first};
+  const now = cardState[k];
+  let row = cardRows[k];
+  if (!row) {
+    row = el('div', 'smsg app card-row');
+    row.dataset.task = task;
+    if (st.id != null) row.dataset.id = st.id;
+    cardRows[k] = row;
+    drawCard(row, now);
+    const stick = nearBottom(staffLog) || !loaded;
+    staffLog.appendChild(row);
+    bump('staff');
+    if (stick) staffLog.scrollTop = staffLog.scrollHeight;
+  } else if (row.dataset.shown !== JSON.stringify(now.card)) {
+    drawCard(row, now);
+    if (loaded) { row.classList.remove('flash'); void row.offsetWidth; row.classList.add('flash'); }
+  }
+  refreshCardButtons();
+}
+
+async function fetchCards() {
+  let data;
+  try {
+    const res = await fetch('/simulator/api/cards');
+    if (!res.ok) return;
+    data = await res.json();
+  } catch (e) { return; }
+  const list = (data.cards || []).filter((c) => isObj(c) && isObj(c.card));
+  list.sort((a, b) => str(a.updated_at).localeCompare(str(b.updated_at)));      // any card not seen sent: oldest first
+  for (const c of list) {
+    placeCard({task_id: str(c.task_id || c.card.task_id), userid: str(c.userid), card: c.card, at: c.updated_at, updated: true});
+  }
+}
+
+async function tapCard(userid, task, key) {
+  staffError.textContent = '';
+  if (!playing(userid)) { staffError.textContent = `这张卡片发给 ${personName(userid)}：先在「我是」里选 ta`; return {}; }
+  cardTapping.add(task);
+  staffLog.dataset.tapping = String(cardTapping.size);
+  refreshCardButtons();
+  let data = {};
+  try {
+    const res = await fetch('/simulator/api/card_tap', {method: 'POST', headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify({userid, task_id: task, key})});
+    data = await res.json();
+    if (!res.ok) staffError.textContent = data.error || ('错误 ' + res.status);
+  } catch (e) {
+    staffError.textContent = '点击失败：' + e;
+  }
+  await poll();          // the tap and the reply are recorded by the server; the card's new look follows from the outbox
+  cardTapping.delete(task);
+  staffLog.dataset.tapping = String(cardTapping.size);
+  refreshCardButtons();
+  return data;
 }
 
 // -- polling: one request at a time, each record shown once -------------------------------------------------
@@ -429,8 +578,11 @@ function show(fresh) {
   let chatChanged = false;
   for (const m of fresh) {
     try {
-      if (m.api === 'robot') addGroupMessage(m);
-      else if (m.api === 'staff' || m.api === 'staff_reply' || m.api === 'wecom_send') addStaffEntry(m);
+      if (isCardUpdate(m)) {
+        if (!m.errcode) for (const st of cardRecords(m)) if (cardRows[cardKey(st.task_id, st.userid)]) placeCard({...st, updated: true});
+      }
+      else if (m.api === 'robot') addGroupMessage(m);
+      else if (m.api === 'staff' || m.api === 'staff_reply' || m.api === 'wecom_send' || m.api === 'wecom_card') addStaffEntry(m);
       else if (CHAT_APIS.includes(m.api)) {
         chatChanged = true;
         const who = chatOf(m);
@@ -461,6 +613,7 @@ async function fetchNew() {
     fresh.push(m);
   }
   if (fresh.length) show(fresh);
+  await fetchCards();
   loaded = true;
 }
 // Every poll starts after the one before it ends, so a caller that just did something sees its result.
@@ -558,6 +711,7 @@ $('voice').onclick = () => { const t = $('text'); send({type: 'voice', recogniti
 $('location').onclick = () => send({type: 'location', lat: 30.27415, lng: 120.15515, label: prompt('位置名称', '幸福里社区3号楼') || ''});
 $('subscribe').onclick = () => send({type: 'subscribe'});
 residentSel.onchange = () => { residentUnread[residentSel.value] = 0; updateBadges(); renderChat(); };
+staffSel.onchange = () => { staffError.textContent = ''; refreshCardButtons(); };
 $('staff-send').addEventListener('submit', (e) => {
   e.preventDefault();
   const input = $('command');
@@ -621,6 +775,7 @@ async function typeAndSend(openid, text) {
 
 async function typeCommand(userid, command) {
   staffSel.value = userid;
+  refreshCardButtons();
   const input = $('command');
   input.value = command;
   await delay(Math.min(TOUR_PAUSE / 2, 900));
