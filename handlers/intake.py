@@ -231,8 +231,13 @@ class Intake:
 
     def _human(self, session, r: Resident, conv: Conversation, now: datetime):
         """"人工": ask for a number or a time to be called; the answer goes to the grid leader
-        (_callback_details). Nothing is sent yet: a request without a way to call back is no use."""
+        (_callback_details). The leader hears of the request at once too (once an hour), so a
+        resident who never answers the question is not lost."""
         grid = self._grid_for(session, r, None, Conversation())[0]
+        recent = repo.tickets_of(session, r.id, limit=3)
+        repo.enqueue_once(session, f"human:{r.id}:{now:%Y%m%d%H}", "wecom_text", grid.leader_userid,
+                          {"kind": "human_request", "resident_id": r.id,
+                           "content": render.callback_request(grid.name, r.building, [], None, None, recent)}, now)
         conv.enter(Mode.CALLBACK, now)
         return replies.human(self.s.community, self.s.hotline, grid.leader_name), None
 

@@ -60,6 +60,19 @@ def test_asking_for_a_person_asks_how_to_call_back_and_tells_the_leader_privatel
     assert "已转告" not in wechat.text(openid, PHONE) and len(callbacks(app)) == 1
 
 
+def test_the_leader_hears_of_the_request_at_once_even_if_the_resident_never_answers(app, wechat):
+    """A request for a person is never lost: the leader is told at once (once an hour however often
+    the resident asks), then again with the number when it comes."""
+    openid, code = report(wechat, "3号楼楼道灯坏了好几天了")
+    wechat.text(openid, "人工")
+    wechat.text(openid, "转人工")
+    [asked] = rows(app, "wecom_text", "human_request")
+    text = asked.payload["content"]
+    assert asked.target == "wangfang" and "3号楼的居民" in text and f"#{code}" in text
+    assert "未留" in text and openid not in text and openid[-4:] not in text
+    assert callbacks(app) == []                              # the details, when they come, are a second notice
+
+
 def test_a_time_alone_is_passed_on_and_the_number_asked_for(app, wechat):
     openid = new_openid()                                    # never reported: no building, no tickets
     wechat.text(openid, "人工")

@@ -273,11 +273,12 @@ def test_asking_for_a_person_tells_the_grid_leader_once(wechat, app):
     openid = new_openid()
     code = CODE.search(wechat.text(openid, "18号楼楼下的井盖坏了")).group(1)
     assert "李强" in wechat.text(openid, "人工")       # asks for a number or a time (issue 16)
-    assert "李强" in wechat.text(openid, "转人工")     # asking again: the same question, nothing sent yet
+    assert "李强" in wechat.text(openid, "转人工")     # asking again: the same question, one request notice
     wechat.text(openid, "13812345678")
-    wechat.text(openid, "13812345678")               # the question was answered: no second notice
+    wechat.text(openid, "13812345678")               # the question was answered: no second callback notice
     with app.extensions["jiesu"].sessions() as s:
-        notices = [o for o in s.scalars(select(Outbox).where(Outbox.channel == "wecom_text"))]
-    assert len(notices) == 1 and notices[0].target == "liqiang"
-    assert code in notices[0].payload["content"] and openid not in notices[0].payload["content"]
-    assert "18号楼的居民" in notices[0].payload["content"]
+        notices = [o for o in s.scalars(select(Outbox).where(Outbox.channel == "wecom_text").order_by(Outbox.id))]
+    assert [n.payload["kind"] for n in notices] == ["human_request", "callback_request"]
+    assert all(n.target == "liqiang" and code in n.payload["content"] and openid not in n.payload["content"]
+               and "18号楼的居民" in n.payload["content"] for n in notices)
+    assert "13812345678" in notices[1].payload["content"]
