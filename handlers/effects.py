@@ -89,16 +89,12 @@ def send(session: Session, t, tell: Tell, now: datetime, d: Directory, grid) -> 
         if text and userid:
             queued += repo.enqueue_once(session, delivery_key(t.id, t.round, key, userid), str(Channel.WECOM_TEXT),
                                         userid, {"kind": str(tell.notice), "content": text}, now, t.id, priority=priority)
-            card(userid)
-
-    def card(userid: str) -> int:
-        """The one-tap card beside a staff-app notice (the text stays: a card may fail)."""
-        return queue_card(session, t, tell, now, d, userid)
+            queue_card(session, t, tell, now, d, userid)   # the one-tap card beside it (the text stays)
 
     def group() -> None:
         nonlocal queued
         if grid is not None and grid.leader_userid:      # the leader's card; the group reads the push
-            card(grid.leader_userid)
+            queue_card(session, t, tell, now, d, grid.leader_userid)
         body = render.for_group(tell.notice, t, tell.data, d, grid)
         if body is not None:
             queued += repo.enqueue_once(session, delivery_key(t.id, t.round, key, f"g{grid.id}"), str(Channel.ROBOT),

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Protocol
 
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -69,12 +69,8 @@ class _Run:
 
 def _unreachable(e: BaseException) -> bool:
     """The database could not be used at all (as opposed to a statement that failed)."""
-    return isinstance(e, PoolTimeout) or (isinstance(e, DBAPIError) and (e.connection_invalidated or _is_operational(e)))
-
-
-def _is_operational(e: DBAPIError) -> bool:
-    from sqlalchemy.exc import InterfaceError, OperationalError
-    return isinstance(e, (OperationalError, InterfaceError))
+    return isinstance(e, (PoolTimeout, OperationalError, InterfaceError)) or (
+        isinstance(e, DBAPIError) and e.connection_invalidated)
 
 
 class Receiver:
