@@ -8,7 +8,6 @@ from flask import Flask, jsonify
 from bot import logs, media, webhook, wecom_webhook
 from bot.config import Config
 from bot.services import build_services
-from nlp import store as nlp_store
 from handlers.clock import Clock, SystemClock
 
 
@@ -22,7 +21,6 @@ def create_app(cfg: Config, *, clock: Clock | None = None, migrate: bool = True,
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = cfg.server.max_body_bytes
     services = build_services(cfg, clock or SystemClock(), migrate=migrate, base_url=base_url)
-    nlp_store.use_model_root(cfg.nlp.model_root)      # a model retrained from corrections, if any
     services.intake.classify("预热")   # load the model now, not inside a resident's 5-second window
     app.extensions["jiesu"] = services
 

@@ -213,6 +213,24 @@ class LimitsConfig(_Model):
     group_pushes_per_minute: int = Field(default=20, ge=1)  # a WeCom group robot takes 20 a minute
 
 
+class ReferralConfig(_Model):
+    """A matter beyond the community's remit and where it goes (handlers/referrals.py)."""
+    name: str = Field(min_length=1, max_length=64)
+    when: str = Field(min_length=1)     # a regular expression searched in the message
+    say: str = Field(min_length=1, max_length=300)
+
+    @field_validator("when")
+    @classmethod
+    def _when(cls, v: str) -> str:
+        try:
+            rx = re.compile(v)
+        except re.error as e:
+            raise ValueError(f"not a regular expression: {e}") from None
+        if rx.search("") is not None:
+            raise ValueError("matches every message (a stray '|'?)")
+        return v
+
+
 class PrivacyConfig(_Model):
     """个人信息保护法: raw XML and message texts are masked after this many days (statistics stay)."""
     retention_days: int = Field(default=180, ge=1)
@@ -282,6 +300,8 @@ class Config(_Model):
     inbound: InboundConfig = InboundConfig()
     limits: LimitsConfig = LimitsConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    # matters beyond the community (欠薪, 学校, 开发商 ...): None keeps handlers/referrals.py DEFAULTS
+    referrals: list[ReferralConfig] | None = None
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Config":

@@ -2,7 +2,7 @@
 correction in the database (/recat, categories residents chose from the menu, and emergencies staff
 marked or cleared with /emergency and /notemergency), behind the gate in nlp/learn.py. An accepted
 model goes to <model_root>/<UTC time>/ and <model_root>/current is switched to it in one atomic
-rename; every worker loads it within a minute (the sweep calls nlp.store.reload_if_changed). The committee is told when a model was trained (used or refused);
+rename; every worker loads it within a minute (the sweep calls services.models.reload_if_changed). The committee is told when a model was trained (used or refused);
 the job_run row keeps every run, quiet weeks included.
 
     python -m bot.learning [--config config.yaml] [--force]     run it now (--force: even with few

@@ -20,7 +20,6 @@ from sqlalchemy.exc import OperationalError
 
 from bot import learning
 from handlers import promises
-from nlp import store as nlp_store
 from storage.db import transaction
 
 log = logging.getLogger(__name__)
@@ -107,7 +106,7 @@ class Scheduler:
     @_quietly
     def sweep(self) -> None:
         svc = self.services
-        reload_classifier()
+        reload_classifier(svc)
         with transaction(svc.sessions) as session:
             queued = promises.sweep(session, svc.clock.now(), svc.directory, svc.intake.grid_by_id)
         if queued:
@@ -155,9 +154,9 @@ class Scheduler:
         self.running = False
 
 
-def reload_classifier() -> None:
+def reload_classifier(services) -> None:
     try:
-        nlp_store.reload_if_changed()      # the background worker may have retrained the classifier
+        services.models.reload_if_changed()   # the background worker may have retrained the classifier
     except Exception:  # noqa: BLE001 - answering residents matters more
         log.exception("checking for a retrained classifier failed")
 
@@ -170,7 +169,8 @@ class WebUpkeep:
         from bot.spool import SpoolReplayer
         self.replayer = SpoolReplayer(services.spool, services.receiver.replay_spool)
         self._s = BackgroundScheduler(timezone="UTC")
-        self._s.add_job(reload_classifier, "interval", id="reload", minutes=1, coalesce=True, max_instances=1)
+        self._s.add_job(reload_classifier, "interval", args=(services,), id="reload", minutes=1, coalesce=True,
+                        max_instances=1)
 
     def start(self) -> None:
         self.replayer.start()

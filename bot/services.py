@@ -17,6 +17,7 @@ from bot.token_store import DbSessionStorage
 from bot.transports import Transports
 from bot.wxcrypto import Crypto
 from domain.states import Role
+from nlp.store import Models
 from handlers.clock import Clock
 from handlers.commands import StaffDesk
 from handlers.directory import Directory
@@ -47,6 +48,7 @@ class Services:
     receiver: Receiver
     spool: Spool
     wakeup: Wakeup
+    models: Models = field(default_factory=Models)     # the classifier(s) this bot uses
     fake_store: FakeStore | None = None
     scheduler: object | None = field(default=None)
 
@@ -88,8 +90,9 @@ def build_services(cfg: Config, clock: Clock, *, migrate: bool = True, base_url:
     if missing:     # working-day clocks would count that year's holidays as working days
         log.warning("holiday calendar does not know %s: fill promises.extra_holidays/extra_workdays "
                     "from the State Council's notice (or pin a newer chinesecalendar)", "、".join(map(str, missing)))
-    intake = Intake(IntakeSettings.from_config(cfg), clock, grids=grids, directory=directory,
-                    sync_grids=lambda session: repo.sync_grids(session, cfg.grids))
+    models = Models(cfg.nlp.model_root)      # a model retrained from corrections wins, once there is one
+    intake = Intake(IntakeSettings.from_config(cfg), clock, classify=models.classify, grids=grids,
+                    directory=directory, sync_grids=lambda session: repo.sync_grids(session, cfg.grids))
     staff_desk = StaffDesk(directory, clock, intake, photo_link=_photo_links(cfg, base))
     spool = Spool(cfg.inbound.spool)
     committee = directory.with_role(Role.COMMITTEE)
@@ -97,7 +100,7 @@ def build_services(cfg: Config, clock: Clock, *, migrate: bool = True, base_url:
                         committee=lambda: committee, threads=cfg.server.threads)
     return Services(
         config=cfg, clock=clock, engine=engine, sessions=sessions, directory=directory,
-        intake=intake,
+        intake=intake, models=models,
         crypto=Crypto(cfg.wechat.token, cfg.wechat.encoding_aes_key, cfg.wechat.app_id),
         staff_crypto=Crypto(cfg.wecom.callback_token, cfg.wecom.callback_aes_key, cfg.wecom.corp_id),
         staff_desk=staff_desk, receiver=receiver, spool=spool, wakeup=Wakeup(engine),

@@ -74,7 +74,7 @@ FROM: dict[Move, frozenset[Status]] = {
     Move.REFER: ACTIVE,
     Move.REPLY: ACTIVE | DONE,
     Move.RESOLVE: ACTIVE,
-    Move.REOPEN: DONE,
+    Move.REOPEN: DONE | {Status.OUTSIDE},     # staff may take on what the bot sent elsewhere
     Move.RECATEGORISE: ACTIVE | DONE,
     Move.MERGE: ACTIVE,
     Move.MARK_EMERGENCY: ACTIVE | DONE,

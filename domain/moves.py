@@ -113,6 +113,15 @@ def open_ticket(t, actor: Actor, now: datetime, policy: Policy, *, hold_push_unt
     return out
 
 
+def open_outside(t, actor: Actor, now: datetime, *, body: str, **created) -> Outcome:
+    """A message beyond the community's remit (wages, schools, city roads ...): recorded for the
+    numbers and ended at once. The resident is told where it goes; no grid is paged and no promise
+    clock starts. Staff who think otherwise reopen it (a new round, pushed as usual)."""
+    check(Move.OPEN, actor, None)
+    t.status, t.round, t.created_at, t.updated_at = Status.OUTSIDE, 1, now, now
+    return Outcome().event(EventKind.CREATED, **created).event(EventKind.REFERRED_OUT, body=body[:64])
+
+
 def recategorise(t, actor: Actor, now: datetime, policy: Policy, category: str, *, category_urgent: bool,
                  chosen_by_resident: bool = False, pushed: bool = True,
                  parties: frozenset[str] = frozenset()) -> Outcome:

@@ -15,17 +15,19 @@ class Status(StrEnum):
     CLOSED = "closed"          # return visit done (or not needed): the end of the round
     MERGED = "merged"          # joined another ticket about the same thing
     CANCELLED = "cancelled"    # withdrawn by the resident or dropped by staff
+    OUTSIDE = "outside"        # beyond the community's remit: the resident was told where it goes
 
 
 # Families answer "is it being worked", "is it done", "is it over" in one place (FixMyStreet's
 # open_states / fixed_states): a reopen starts a new round in OPEN.
 ACTIVE = frozenset({Status.OPEN, Status.ASSIGNED, Status.ONSITE, Status.PLANNED, Status.REFERRED})
 DONE = frozenset({Status.RESOLVED, Status.CLOSED})
-ENDED = frozenset({Status.MERGED, Status.CANCELLED})
+ENDED = frozenset({Status.MERGED, Status.CANCELLED, Status.OUTSIDE})
 
 STATUS_NAMES = {Status.OPEN: "处理中", Status.ASSIGNED: "已派单", Status.ONSITE: "处理中", Status.PLANNED: "已出方案",
                 Status.REFERRED: "已转相关单位", Status.RESOLVED: "已办结", Status.CLOSED: "已回访结案",
-                Status.MERGED: "已合并", Status.CANCELLED: "已撤销"}
+                Status.MERGED: "已合并", Status.CANCELLED: "已撤销",
+                Status.OUTSIDE: "已告知办理渠道"}
 
 
 def status_name(status: str) -> str:
@@ -76,6 +78,7 @@ class EventKind(StrEnum):
     ONSITE = "onsite"
     PLANNED = "planned"
     REFERRED = "referred"
+    REFERRED_OUT = "referred_out"      # beyond the community: where the resident was sent
     PARTY_REPLIED = "party_replied"
     RESOLVED = "resolved"
     REOPENED = "reopened"
@@ -97,6 +100,7 @@ class EventKind(StrEnum):
 EVENT_NAMES = {EventKind.CREATED: "登记", EventKind.DETAIL_ADDED: "补充描述", EventKind.PHOTO_ADDED: "补充照片",
                EventKind.LOCATION_ADDED: "补充位置", EventKind.PLUS_ONE: "其他居民也反映", EventKind.ASSIGNED: "派单",
                EventKind.ONSITE: "到场", EventKind.PLANNED: "方案", EventKind.REFERRED: "转派",
+               EventKind.REFERRED_OUT: "告知办理渠道",
                EventKind.PARTY_REPLIED: "单位答复", EventKind.RESOLVED: "办结", EventKind.REOPENED: "重新打开",
                EventKind.RECATEGORISED: "改类", EventKind.CATEGORY_CHOSEN: "居民选择类别", EventKind.MERGED: "合并",
                EventKind.EMERGENCY_MARKED: "标为紧急", EventKind.EMERGENCY_CLEARED: "取消紧急",

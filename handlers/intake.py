@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
-from types import SimpleNamespace
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -31,6 +30,8 @@ from handlers.commands.registry import ticket_code
 from handlers.directory import Directory
 from handlers.inbound import Inbound
 from handlers.intents import Intent, beyond_callback, detect, find_call_time, is_bare_answer
+from handlers.new_ticket import new_ticket_values, reasons
+from handlers.referrals import Referral, Referrals
 from handlers.render import onsite_promise
 from handlers.routing import GridRule, parse_buildings, route
 from storage import repositories as repo
@@ -61,13 +62,17 @@ class IntakeSettings:
     grid_rules: tuple[GridRule, ...]
     default_grid: str
     limits: Limits = Limits()
+    referrals: Referrals = field(default_factory=Referrals.default)
 
     @classmethod
     def from_config(cls, cfg) -> "IntakeSettings":
         rules = tuple(GridRule(g.name, parse_buildings(g.buildings), tuple(g.places)) for g in cfg.grids)
         lim = cfg.limits
         limits = Limits(lim.resident_tickets_per_hour, lim.resident_tickets_per_day, lim.resident_messages_per_minute)
-        return cls(cfg.community.name, cfg.community.timezone, cfg.community.hotline, rules, cfg.default_grid, limits)
+        referrals = (Referrals.default() if cfg.referrals is None
+                     else Referrals([(r.name, r.when, r.say) for r in cfg.referrals]))
+        return cls(cfg.community.name, cfg.community.timezone, cfg.community.hotline, rules, cfg.default_grid, limits,
+                   referrals)
 
 
 class Intake:
@@ -205,6 +210,9 @@ class Intake:
         limited = None if danger else self._over_ticket_limit(act)
         if limited:
             return limited, None
+        outside = self.s.referrals.match(text) if c.category == categories.OTHER and not danger else None
+        if outside is not None:
+            return self._open_outside(session, r, conv, actor, text, c, outside, now)
         return self._open_ticket(session, r, conv, actor, text, c, now)
 
     def _intent(self, session, r: Resident, conv: Conversation, actor: Actor, m, now: datetime):
@@ -375,6 +383,15 @@ class Intake:
             return lead + replies.menu(t.code, options), t.id
         return lead + self._accepted(t, grid, located), t.id
 
+    def _open_outside(self, session, r: Resident, conv: Conversation, actor: Actor, text: str, c: Classification,
+                      referral: Referral, now: datetime):
+        """Beyond the community's remit: recorded (status outside) and answered with where it goes;
+        no grid is paged (handlers/referrals.py)."""
+        grid, _located, loc = self._grid_for(session, r, c.location, conv)
+        t, out = self._new_ticket(session, r, conv, actor, grid, c.category, text, loc, now, c=c, outside=referral.name)
+        effects.apply(session, t, out, actor, now, self.d, grid)
+        return replies.outside(t.code, referral.name, referral.say), t.id
+
     def _accepted(self, t, grid, located: bool) -> str:
         return replies.accepted(t.code, t.category, grid.leader_name, self.d.policy.is_complex(t.category), located,
                                 t.emergency is not None, onsite_promise(self.d, t.category, t.emergency is not None),
@@ -520,7 +537,7 @@ class Intake:
     def _new_ticket(self, session, r: Resident, conv: Conversation, actor: Actor, grid, category: str, text: str,
                     loc: Location | None, now: datetime, c: Classification | None = None, *, confirmed: bool = True,
                     needs_detail: bool = False, hold: datetime | None = None, source: Source = Source.WECHAT,
-                    via: str | None = None):
+                    via: str | None = None, outside: str | None = None):
         """Insert a ticket (one Core INSERT) opened by the domain; returns (ticket values with id, outcome)."""
         emergency = c.emergency.kind if c and c.emergency else None
         t = new_ticket_values(session, self.s.timezone, now, grid=grid, category=category, text=text, emergency=emergency,
@@ -531,10 +548,12 @@ class Intake:
             t.latitude, t.longitude = conv.location.get("lat"), conv.location.get("lng")
             conv.location = None
         self._remember_building(r, loc)
-        out = moves.open_ticket(t, actor, now, self.d.policy, hold_push_until=hold, category=category,
-                                confidence=round(c.confidence, 3) if c else None, terms=c.terms[:8] if c else [],
-                                emergency=emergency, caution=c.caution.kind if c and c.caution else None,
-                                source=str(source), **({"via": via} if via else {}))
+        created = dict(category=category, confidence=round(c.confidence, 3) if c else None,
+                       terms=c.terms[:8] if c else [], emergency=emergency,
+                       caution=c.caution.kind if c and c.caution else None, source=str(source),
+                       **({"via": via} if via else {}), **reasons(c))
+        out = (moves.open_outside(t, actor, now, body=outside, **created) if outside is not None
+               else moves.open_ticket(t, actor, now, self.d.policy, hold_push_until=hold, **created))
         t.id = repo.insert_ticket(session, **{k: v for k, v in vars(t).items() if k != "grid_name"})
         lead = self.d.policy.category_party.get(category)
         if lead:
@@ -563,17 +582,3 @@ class Intake:
         if c.caution is not None:
             return replies.caution_first(c.caution.number) + "\n"
         return ""
-
-
-def new_ticket_values(session, tz: str, now: datetime, *, grid, category: str, text: str, emergency: str | None,
-                      caution: bool, c: Classification | None, confirmed: bool, needs_detail: bool,
-                      resident_id: int | None, source: Source) -> SimpleNamespace:
-    """A new ticket's columns before the domain opens it (status, round and deadlines come from there)."""
-    return SimpleNamespace(
-        code=repo.next_ticket_code(session, now, tz), category=category,
-        priority=str(moves.priority_for(categories.get(category).is_urgent(emergency), emergency, caution)),
-        emergency=emergency, status=str(Status.OPEN), round=1, source=str(source), text=text,
-        confidence=c.confidence if c else 0.0, terms=(c.terms[:8] if c else []), category_confirmed=confirmed,
-        needs_detail=needs_detail, grid_id=grid.id, grid_name=grid.name, resident_id=resident_id, created_at=now,
-        updated_at=now, round_started_at=None, due_onsite_at=None, due_fix_at=None, location_text=None, building=None, unit=None, room=None,
-        latitude=None, longitude=None)

@@ -141,6 +141,12 @@ def not_a_report() -> str:
     return "请具体说一下遇到了什么问题、在几号楼，例如“5号楼门口垃圾没人清”。查看已反映的问题请回复“进度”。"
 
 
+def outside(code: str, body: str, say: str) -> str:
+    """A matter beyond the community's remit: where it goes, and that a person is still there."""
+    return (f"您反映的问题已记录（工单号 #{code}）。这件事不属于社区和物业的职责范围，由{body}负责：\n{say}\n"
+            "如果您觉得社区可以帮忙，请回复“人工”，工作人员会联系您。")
+
+
 def command_from_resident() -> str:
     return "以“/”开头的是工作人员的命令。反映问题请直接用文字描述，查看进度请回复“进度”。"
 

@@ -18,12 +18,19 @@ def classify_many(texts: list[str], model_dir: str | None = None) -> list[Classi
 
 
 def classify(text: str) -> Classification:
-    """Category, confidence, top 3, deciding terms, emergency and place of one message.
+    """Category, confidence, top 3, deciding terms, emergency and place of one message, with the
+    shipped model (the bot classifies with its own nlp.store.Models, which may hold a retrained one).
 
     Never raises for any input: a resident's message must always get a ticket. A long message is
     read as its head and tail (nlp/limits.py), so its length costs nothing past a few KB."""
+    from nlp.store import SHARED
+    return classify_with(SHARED.get, text)
+
+
+def classify_with(get_classifier, text: str) -> Classification:
+    """classify() with the classifier `get_classifier()` returns; never raises."""
     try:
-        return classify_many([text])[0]
+        return get_classifier().classify_many([text])[0]
     except Exception:
         log.exception("classify failed; filing under other")
     try:                                   # the emergency hint matters most: keep it if we can

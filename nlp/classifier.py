@@ -172,6 +172,12 @@ class Classifier:
                     out.append((r, None))
                     continue
                 (p, k), threshold = english[t], english_head.THRESHOLD
+            if threshold is None and emergency.vetoed(r, p, t):     # a figure of speech, not a fire (VETO)
+                out.append((None, None))
+                continue
+            # the head alone speaks only with evidence a person would want: a danger word of the
+            # kind and, for people's kinds, a person at risk (nlp/emergency.py, evidenced)
+            k = emergency.evidenced(t, k, p) if r is None else k
             e = emergency.decide(r, p, k, threshold)
             # no caution from the English head: too few ordinary English complaints to calibrate it
             maybe = emergency.caution(e, p, k) if threshold is None else None

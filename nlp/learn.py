@@ -43,11 +43,11 @@ class Outcome:
 def _load(model_dir: Path):
     # built directly, not through nlp.store: these throw-away models must not stay cached
     from nlp.classifier import Classifier, Settings
-    from nlp.store import _load_emergency_model, _load_english_head
+    from nlp.store import load_emergency_model, load_english_head
     from nlp.textmodel import TextModel
     model = TextModel.load(model_dir)
-    return Classifier(model, Settings.load(model_dir), _load_emergency_model(model_dir, model),
-                      _load_english_head(model_dir))
+    return Classifier(model, Settings.load(model_dir), load_emergency_model(model_dir, model),
+                      load_english_head(model_dir))
 
 
 def _f1_on(clf, rows: Rows) -> tuple[float, float]:
@@ -70,7 +70,7 @@ def _emergency_on(clf, rows: Rows) -> tuple[float, float]:
 
 
 def emergency_fixes_of(rows: Rows) -> Rows:
-    """The rows whose label is a kind of nlp/data/emergency.yaml or "none", with text."""
+    """The rows whose label is a kind of nlp/data/emergency_rules/kinds.yaml or "none", with text."""
     known = set(emergency.kind_names()) | {emergency.NONE}
     return [(t, k) for t, k in rows if k in known and t and t.strip()]
 

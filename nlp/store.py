@@ -4,8 +4,8 @@ The shipped model is nlp/model/ (written by `python -m nlp.train`, committed: it
 is missing (a fresh checkout before anyone trained), the seed corpus is trained at first use and
 cached under ./data/model; when even that is impossible, the phrase table works alone.
 
-A deployment that learns from corrections calls use_model_root(root): then <root>/current, when it
-holds a model, wins over the shipped one, and reload_if_changed() (every worker, every minute)
+A deployment that learns from corrections owns a Models(root): then <root>/current, when it holds a
+model, wins over the shipped one, and Models.reload_if_changed() (every worker, every minute)
 switches to whatever `current` points at after a retraining (bot/learning.py).
 """
 from __future__ import annotations
@@ -23,26 +23,7 @@ log = logging.getLogger(__name__)
 SHIPPED_DIR = Path(__file__).with_name("model")
 CACHE_DIR = Path(os.environ.get("JIESU_MODEL_CACHE", "data/model"))
 
-_lock = threading.Lock()
-_loaded: dict[str, Classifier] = {}
 load_seconds: dict[str, float] = {}     # for the speed benchmark
-_root: Path | None = None               # see use_model_root()
-_default_path: Path | None = None       # the directory the default classifier came from
-_failed: set[Path] = set()              # retrained directories that would not load
-
-
-def use_model_root(root: str | Path | None) -> None:
-    """Classify with <root>/current when it holds a model; None: the shipped model only."""
-    global _root
-    _root = Path(root) if root is not None else None
-
-
-def current_dir() -> Path | None:
-    """The retrained model <root>/current points at, if there is one."""
-    if _root is None:
-        return None
-    cur = _root / "current"
-    return cur.resolve() if is_model_dir(cur) else None
 
 
 def is_model_dir(path: Path) -> bool:
@@ -54,7 +35,7 @@ def _load_model(path: Path):
     return TextModel.load(str(path))
 
 
-def _load_emergency_model(path: Path | None, model):
+def load_emergency_model(path: Path | None, model):
     """The learned emergency signal trained next to the category model (on its features)."""
     from nlp.emergency import MODEL_SUBDIR
     from nlp.textmodel import TextModel
@@ -67,7 +48,7 @@ def _load_emergency_model(path: Path | None, model):
         return None
 
 
-def _load_english_head(path: Path | None):
+def load_english_head(path: Path | None):
     """The English emergency head trained next to the Chinese one (nlp/english_head.py), loaded on
     first use (a file that will not load is logged by the classifier, which then uses the rules)."""
     from nlp import english_head
@@ -75,10 +56,8 @@ def _load_english_head(path: Path | None):
     return english_head.Lazy.of(path / MODEL_SUBDIR) if path is not None else None
 
 
-def _default_dir() -> Path | None:
-    cur = current_dir()
-    if cur is not None and cur not in _failed:
-        return cur
+def _fallback_dir() -> Path | None:
+    """The shipped model, else the cache, else one trained now from the seed corpus."""
     if is_model_dir(SHIPPED_DIR):
         return SHIPPED_DIR
     if is_model_dir(CACHE_DIR):
@@ -93,7 +72,9 @@ def _default_dir() -> Path | None:
         return None
 
 
-def _build(path: Path | None, explicit: bool) -> Classifier:
+def build(path: Path | None, explicit: bool = True) -> Classifier:
+    """A classifier from the model in `path` (None: the phrase table alone). `explicit`: a model
+    that will not load is an error, not a fallback to the phrase table."""
     t0 = time.perf_counter()
     model = None
     if path is not None:
@@ -105,7 +86,7 @@ def _build(path: Path | None, explicit: bool) -> Classifier:
             if explicit:
                 raise                  # an explicit --model must work
             log.exception("could not load the model in %s; phrase table only", path)
-    c = Classifier(model, Settings.load(path), _load_emergency_model(path, model), _load_english_head(path))
+    c = Classifier(model, Settings.load(path), load_emergency_model(path, model), load_english_head(path))
     # warm the tokenizer and the rule tables now rather than in the first resident's reply
     from nlp import segment
     segment.warm()
@@ -114,41 +95,76 @@ def _build(path: Path | None, explicit: bool) -> Classifier:
     return c
 
 
-def get_classifier(model_dir: str | Path | None = None) -> Classifier:
-    """The classifier for `model_dir` (None: the one in use), loaded once per process."""
-    global _default_path
-    key = str(model_dir) if model_dir is not None else ""
-    c = _loaded.get(key)
-    if c is not None:
+class Models:
+    """The classifiers one owner (the bot's services, a command line, a benchmark) uses: each
+    model directory loaded once, thread-safely. With a `root` (config nlp.model_root), a model
+    retrained from corrections in <root>/current wins over the shipped one, and reload_if_changed()
+    (every worker, every minute) switches to whatever `current` points at (bot/learning.py)."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root is not None else None
+        self._lock = threading.Lock()
+        self._loaded: dict[str, Classifier] = {}
+        self.default_path: Path | None = None     # the directory the default classifier came from
+        self._failed: set[Path] = set()           # retrained directories that would not load
+
+    def current_dir(self) -> Path | None:
+        """The retrained model <root>/current points at, if there is one."""
+        if self.root is None:
+            return None
+        cur = self.root / "current"
+        return cur.resolve() if is_model_dir(cur) else None
+
+    def _default_dir(self) -> Path | None:
+        cur = self.current_dir()
+        return cur if cur is not None and cur not in self._failed else _fallback_dir()
+
+    def get(self, model_dir: str | Path | None = None) -> Classifier:
+        """The classifier for `model_dir` (None: the one in use), loaded once."""
+        key = str(model_dir) if model_dir is not None else ""
+        c = self._loaded.get(key)
+        if c is not None:
+            return c
+        with self._lock:
+            c = self._loaded.get(key)
+            if c is None:
+                if model_dir is not None:
+                    c = build(Path(model_dir), explicit=True)
+                else:
+                    self.default_path = self._default_dir()
+                    c = build(self.default_path, explicit=False)
+                self._loaded[key] = c
         return c
-    with _lock:
-        c = _loaded.get(key)
-        if c is None:
-            if model_dir is not None:
-                c = _build(Path(model_dir), explicit=True)
-            else:
-                _default_path = _default_dir()
-                c = _build(_default_path, explicit=False)
-            _loaded[key] = c
-    return c
+
+    def classify(self, text: str):
+        """One message with the classifier in use; never raises (nlp.api.classify_with)."""
+        from nlp.api import classify_with
+        return classify_with(self.get, text)
+
+    def reload_if_changed(self) -> bool:
+        """Switch the default classifier to the model <root>/current now points at, if that is not
+        the one in use. Loading (about a second) happens before the switch: messages meanwhile use
+        the old one. A directory that fails to load is logged once and skipped."""
+        cur = self.current_dir()
+        if cur is None or cur == self.default_path or cur in self._failed or "" not in self._loaded:
+            return False
+        try:
+            c = build(cur, explicit=True)
+        except Exception:
+            log.exception("retrained model in %s would not load; keeping %s", cur, self.default_path)
+            self._failed.add(cur)
+            return False
+        with self._lock:
+            self._loaded[""] = c
+            self.default_path = cur
+        log.info("classifier switched to %s", cur)
+        return True
 
 
-def reload_if_changed() -> bool:
-    """Switch the default classifier to the model <root>/current now points at, if that is not the
-    one in use. Loading (about a second) happens before the switch: messages meanwhile use the old
-    one. A directory that fails to load is logged once and skipped."""
-    global _default_path
-    cur = current_dir()
-    if cur is None or cur == _default_path or cur in _failed or "" not in _loaded:
-        return False
-    try:
-        c = _build(cur, explicit=True)
-    except Exception:
-        log.exception("retrained model in %s would not load; keeping %s", cur, _default_path)
-        _failed.add(cur)
-        return False
-    with _lock:
-        _loaded[""] = c
-        _default_path = cur
-    log.info("classifier switched to %s", cur)
-    return True
+# the shipped model, for code with no owner of its own (nlp.classify(), command lines, benchmarks)
+SHARED = Models()
+
+
+def get_classifier(model_dir: str | Path | None = None) -> Classifier:
+    """The shipped classifier (or the one in `model_dir`), loaded once per process."""
+    return SHARED.get(model_dir)

@@ -1,5 +1,5 @@
 """The features of nlp/textmodel.py: text normalisation for the model, word and character n-grams,
-and _Block, a vocabulary with idf that turns analysed texts into l2-normalised sublinear tf-idf
+and Block, a vocabulary with idf that turns analysed texts into l2-normalised sublinear tf-idf
 entries without scikit-learn's per-call overhead (prediction needs only numpy and scipy)."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 MAX_CHARS = 10000            # longer texts are cut (the bot must never stall on a huge text)
 
-_BLOCK_NAMES = ("word", "char", "head_word", "head_char")
+BLOCK_NAMES = ("word", "char", "head_word", "head_char")
 
 
 def _translation() -> dict[int, Any]:
@@ -53,7 +53,7 @@ def normalize(text: Any, max_chars: int = MAX_CHARS) -> str:
     return text.translate(_TABLE).lower()
 
 
-def _char_grams(s: str, lo: int, hi: int) -> list[str]:
+def char_grams(s: str, lo: int, hi: int) -> list[str]:
     out: list[str] = []
     grams: Any = s                                   # the n-grams, built from the (n-1)-grams in C
     for n in range(1, hi + 1):
@@ -65,7 +65,7 @@ def _char_grams(s: str, lo: int, hi: int) -> list[str]:
     return out
 
 
-def _word_grams(words: list[str], lo: int, hi: int) -> list[str]:
+def word_grams(words: list[str], lo: int, hi: int) -> list[str]:
     if lo == hi == 1:
         return words
     out: list[str] = list(words) if lo <= 1 else []
@@ -74,14 +74,14 @@ def _word_grams(words: list[str], lo: int, hi: int) -> list[str]:
     return out
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
+def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     np.exp(z, out=z)
     z /= z.sum(axis=1, keepdims=True)
     return z
 
 
-class _Block:
+class Block:
     """Vocabulary and idf of one feature kind: the whole-text block and its head block.
 
     The head vocabulary is a subset of the whole-text one (a head feature of a text is a feature
@@ -98,7 +98,7 @@ class _Block:
         self.n_head = 0 if head_idf is None else len(head_idf)
 
     @classmethod
-    def fit(cls, docs: list[tuple], k: int, min_df: int, head: bool) -> "_Block":
+    def fit(cls, docs: list[tuple], k: int, min_df: int, head: bool) -> "Block":
         n = len(docs)
         df: Counter = Counter()
         hdf: Counter = Counter()

@@ -43,7 +43,7 @@ import scipy.sparse as sp
 from tqdm import tqdm
 
 from nlp.segment import cut
-from nlp.textfeatures import _BLOCK_NAMES, MAX_CHARS, _Block, _char_grams, _softmax, _word_grams, normalize
+from nlp.textfeatures import BLOCK_NAMES, MAX_CHARS, Block, char_grams, softmax, word_grams, normalize
 
 _DIGITS = re.compile(r"\d+")
 
@@ -112,7 +112,7 @@ class TextModel:
         p["head_weight"] = float(p["head_weight"] or 0.0)
         self.params: dict[str, Any] = p
         self.classes_ = []
-        self._blocks: list[_Block] = []             # one per kind (word, char)
+        self._blocks: list[Block] = []             # one per kind (word, char)
         self._w: np.ndarray | None = None           # (n_features, n_classes) float32, NB ratios folded in
         self._intercept: np.ndarray | None = None   # (n_classes,)
         self.temperature_: float = float(p["temperature"])
@@ -139,12 +139,12 @@ class TextModel:
         words = self._words(text)
         wlo, whi = p["word_ngram"]
         clo, chi = p["char_ngram"]
-        wf = _word_grams(words, wlo, whi)
-        cf = _char_grams("".join(words), clo, chi)
+        wf = word_grams(words, wlo, whi)
+        cf = char_grams("".join(words), clo, chi)
         n_head = p["head_tokens"]
         if n_head and len(words) > n_head:
             head = words[:n_head]
-            return wf, cf, _word_grams(head, wlo, whi), _char_grams("".join(head), clo, chi)
+            return wf, cf, word_grams(head, wlo, whi), char_grams("".join(head), clo, chi)
         return wf, cf, wf, cf
 
     def _analyse_all(self, texts: Iterable[Any], bar: tqdm | None = None) -> list[tuple]:
@@ -158,9 +158,9 @@ class TextModel:
 
     def _layout(self) -> list[tuple[str, int, int]]:
         """(block name, kind index, width) in column order: word, char, head_word, head_char."""
-        out = [(name, k, len(b.names)) for name, k, b in zip(_BLOCK_NAMES, range(2), self._blocks)]
+        out = [(name, k, len(b.names)) for name, k, b in zip(BLOCK_NAMES, range(2), self._blocks)]
         if self._head:
-            out += [(name, k, b.n_head) for name, k, b in zip(_BLOCK_NAMES[2:], range(2), self._blocks)]
+            out += [(name, k, b.n_head) for name, k, b in zip(BLOCK_NAMES[2:], range(2), self._blocks)]
         return out
 
     def _transform(self, docs: Sequence[tuple], dtype=np.float32) -> sp.csr_matrix:
@@ -273,7 +273,7 @@ class TextModel:
             docs = self._analyse_all(texts, bar)
         min_dfs = (p["word_min_df"], p["char_min_df"])
         self._blocks = (list(vocabulary._blocks) if vocabulary is not None
-                        else [_Block.fit(docs, k, min_dfs[k], self._head) for k in range(2)])
+                        else [Block.fit(docs, k, min_dfs[k], self._head) for k in range(2)])
         if not any(b.names for b in self._blocks):
             raise ValueError("fit: the training texts yield no features at all")
         X = self._transform(docs, dtype=np.float64)
@@ -335,7 +335,7 @@ class TextModel:
         z = scores * self.temperature_
         if empty.any():
             z[empty] = scores[empty]
-        return _softmax(z)
+        return softmax(z)
 
     def _columns(self) -> tuple[list[str], np.ndarray]:
         """Per feature column: its name and whether it is a word (True) or a character n-gram."""
@@ -558,7 +558,7 @@ class TextModel:
                     raise ValueError(f"{d}: shares its features with another model; load it with vocabulary=")
                 model._blocks = list(vocabulary._blocks)
             else:
-                model._blocks = [_Block(*b) for b in state["blocks"]]
+                model._blocks = [Block(*b) for b in state["blocks"]]
             model._w = np.ascontiguousarray(state["w"], dtype=np.float32)
             model._intercept = np.asarray(state["intercept"], dtype=np.float64)
             model.temperature_ = float(state["temperature"])

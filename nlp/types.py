@@ -35,6 +35,9 @@ class Emergency:
     kind: str        # fire | gas | trapped | injury | violence
     number: str      # 119 | 110 | 120 | 96333 (first to call)
     advice: str      # the short Chinese line the resident sees first
+    # why: ids of the rules that fired (nlp/data/emergency_rules/), or "model:P" for the learned head;
+    # not part of equality (two reports of the same kind are the same emergency)
+    rules: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)

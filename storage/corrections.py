@@ -3,7 +3,7 @@ or a resident chose from the menu, with the category it ended with; and every ti
 marked as an emergency (/emergency) or cleared (/notemergency), with the kind or "none".
 
     python -m storage.corrections [--config config.yaml] --out corrections.csv [--emergencies em.csv]
-    python -m nlp.train --extra corrections.csv          # retrain the shipped model with them
+    python -m nlp.cli.train --extra corrections.csv --out nlp/model   # retrain the shipped model with them
     (em.csv has the columns of nlp/data/emergency/*.csv: text,emergency,kind; copy it there to ship it)
 """
 from __future__ import annotations

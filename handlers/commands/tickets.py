@@ -146,6 +146,10 @@ def show(ctx, args):
         lines.append(f"同样反映：另有 {plus} 位居民")
     if t.emergency:
         lines.append(f"紧急情况：{emergency.kind_names().get(t.emergency, t.emergency)}（不是的话：/notemergency 工单号）")
+    events = repo.events(s, t.id)
+    why = next((e.data.get("safety_rules") for e in events if e.kind == EventKind.CREATED and e.data), None)
+    if why:      # which emergency rules fired, or the learned head's P: so a false alarm can be traced
+        lines.append("安全提示依据：" + "、".join(why))
     if t.assignee:
         lines.append(f"处理人：{d.name_of(t.assignee)}")
     parties = repo.parties_of(s, t.id)
@@ -162,7 +166,6 @@ def show(ctx, args):
         link = ctx.desk.photo_link(a.id) if a.path else None
         lines.append(f"照片{i}：{link or '（正在从微信取回）'}")
     lines.append("处理记录：")
-    events = repo.events(s, t.id)
     who = _residents_by_building(s, events)
     for e in events:
         lines.append(f"  {_hm(ctx, e.at)} {who.get(e.actor) or d.actor_name(e.actor)} {EVENT_NAMES.get(e.kind, e.kind)}"
@@ -211,6 +214,8 @@ def _event_detail(e, d) -> str:
         return f"：{data['score']} 分"
     if data.get("party"):
         return f"：{d.party_name(data['party'])}"
+    if data.get("body"):                    # referred out: where the resident was sent
+        return f"：{data['body']}"
     if data.get("to"):
         return f"：{d.name_of(data['to'])}"
     return ""

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from bot import learning
-from nlp import learn, store
+from nlp import learn
 from storage.models import JobRun, Outbox
 from tests.conftest import report
 from tests.nlp.conftest import tiny_rows
@@ -19,25 +20,13 @@ from tests.nlp.test_learn import EM_ROWS, TUNING
 SMALL = functools.partial(learn.retrain, base=tiny_rows(), tuning=TUNING, emergency_base=EM_ROWS)
 
 
-@pytest.fixture
-def own_classifier():
-    """The retrained model becomes this process's classifier: put the shipped one back after."""
-    saved = (dict(store._loaded), store._default_path, store._root, set(store._failed))
-    yield
-    store._loaded.clear()
-    store._loaded.update(saved[0])
-    store._default_path, store._root = saved[1], saved[2]
-    store._failed.clear()
-    store._failed.update(saved[3])
-
-
 def committee_notices(svc) -> list[str]:
     with svc.sessions() as s:
         return [o.payload["content"] for o in s.scalars(select(Outbox).where(
             Outbox.channel == "wecom_text", Outbox.target == "zhaomin", Outbox.payload["kind"].as_string() == "retrain"))]
 
 
-def test_corrections_retrain_switch_and_reload(app, wechat, staff, own_classifier):
+def test_corrections_retrain_switch_and_reload(app, wechat, staff):
     svc = app.extensions["jiesu"]
     # wording the shipped model misfiles (lift as 铁盒子/机器, a cat as 喵主子): staff correct it
     for text, code in [("那个铁盒子门夹人", "elevator"), ("上下楼那个机器停在半空", "elevator"),
@@ -58,11 +47,11 @@ def test_corrections_retrain_switch_and_reload(app, wechat, staff, own_classifie
     root = svc.config.nlp.model_root
     current = os.path.join(root, "current")
     assert os.path.islink(current) and os.readlink(current) == forced["model"]
-    assert learning.corrections_in(store.Path(current)) == 4
+    assert learning.corrections_in(Path(current)) == 4
 
-    assert store.reload_if_changed() is True                   # what each worker's sweep does
-    assert store.reload_if_changed() is False
-    clf = store.get_classifier()
+    assert svc.models.reload_if_changed() is True                   # what each worker's sweep does
+    assert svc.models.reload_if_changed() is False
+    clf = svc.models.get()
     assert clf.model.n_train_ == len(tiny_rows()) + 3 + len(TUNING)
 
     notices = committee_notices(svc)
@@ -74,16 +63,16 @@ def test_corrections_retrain_switch_and_reload(app, wechat, staff, own_classifie
     assert all(r.finished_at is not None for r in runs)
 
 
-def test_refused_retraining_keeps_the_model_in_use(app, wechat, staff, own_classifier):
+def test_refused_retraining_keeps_the_model_in_use(app, wechat, staff):
     svc = app.extensions["jiesu"]
     for text, _ in tiny_rows()[10:20]:                         # re-file the dog and cat reports as noise
         _, ticket = report(wechat, text)
         assert staff("zhaomin", f"/recat {ticket} noise").startswith("已把")
-    before = store.get_classifier()
+    before = svc.models.get()
     result = learning.retrain_job(svc, force=True, retrain=functools.partial(SMALL, max_drop=0.0))
     assert result["status"] == "rejected" and "lower macro-F1" in result["reason"]
     assert not os.path.exists(os.path.join(svc.config.nlp.model_root, "current"))
-    assert store.reload_if_changed() is False and store.get_classifier() is before
+    assert svc.models.reload_if_changed() is False and svc.models.get() is before
     assert any("未启用" in n and "仍用原模型" in n for n in committee_notices(svc))
 
 

@@ -174,3 +174,23 @@ def test_unsure_head_gives_a_caution_not_an_emergency(tiny_model_dir, monkeypatc
     assert unsure.emergency is None and unsure.caution is not None and unsure.caution.kind == "fire"
     monkeypatch.setattr(emergency, "CAUTION", 1.0)
     assert clf.classify_many(text)[0].caution is None
+
+
+def test_the_head_alone_needs_the_evidence_a_person_would_want(tiny_model_dir):
+    """A head that has learned "灯" and "停电" from near-misses still may not raise the safety line
+    on "楼道灯不亮": without a danger word of the kind (and a person at risk for people's kinds),
+    an unusual message is not a danger. The reason it gives is the head's P."""
+    from nlp.classifier import Classifier, Settings
+    from nlp.textmodel import TextModel
+    model = TextModel.load(tiny_model_dir)
+    alarm = ["楼道灯不亮 有人被困在电梯里", "停电了 电梯里困着人", "灯灭了 人关在电梯里出不来"] * 4
+    calm = ["楼下的狗一直叫", "楼上装修太吵", "垃圾没人清", "停车位被占了"] * 3
+    em = TextModel().fit(alarm + calm, ["trapped"] * len(alarm) + ["none"] * len(calm), vocabulary=model)
+    clf = Classifier(model, Settings.load(tiny_model_dir), emergency_model=em)
+    texts = ["5号楼3单元楼道灯不亮", "3号楼突然停电了", "停电了 我妈困在电梯里", "停电了 电梯里没人"]
+    dark, power, trapped, empty = clf.classify_many(texts)
+    assert dark.emergency is None and dark.caution is None
+    assert power.emergency is None and power.caution is None
+    told = trapped.emergency or trapped.caution
+    assert told is not None and told.kind == "trapped" and told.rules      # a rule's id or the head's P
+    assert empty.emergency is None and empty.caution is None          # 没人: nobody at risk

@@ -42,11 +42,11 @@ def test_nothing_to_learn_without_both_classes():
 def test_the_shipped_classifier_uses_it_and_loads_it_on_the_first_english_message():
     from nlp.classifier import Classifier
     from nlp.emergency import MODEL_SUBDIR
-    from nlp.store import SHIPPED_DIR, _load_emergency_model, get_classifier
+    from nlp.store import SHIPPED_DIR, load_emergency_model, get_classifier
     shipped = get_classifier()
     assert isinstance(shipped.english_model, english_head.Lazy)
     lazy = english_head.Lazy.of(SHIPPED_DIR / MODEL_SUBDIR)          # a fresh one, not yet loaded
-    clf = Classifier(shipped.model, shipped.s, _load_emergency_model(SHIPPED_DIR, shipped.model), lazy)
+    clf = Classifier(shipped.model, shipped.s, load_emergency_model(SHIPPED_DIR, shipped.model), lazy)
     clf.classify_many(["3号楼电梯坏了", "ok"], explain=False)
     assert not lazy._loaded                                          # Chinese (and "ok") need no load
     # English the rules do not read as an emergency; the head's P decides (and gives no caution)

@@ -53,9 +53,9 @@ EM_ROWS += [(f"{p}{t}", "none") for t in ["天台门锁坏了麻烦换一把", "
 def _p_emergency(model_dir, text: str) -> float:
     from nlp import emergency
     from nlp.normalize import normalize
-    from nlp.store import _load_emergency_model
+    from nlp.store import load_emergency_model
     model = TextModel.load(model_dir)
-    head = _load_emergency_model(model_dir, model)
+    head = load_emergency_model(model_dir, model)
     return emergency.head_scores(head, head.features([normalize(text)])[1])[0][0]
 
 

@@ -1,15 +1,16 @@
-"""JSON lines in, JSON lines out: `python -m nlp.classify [--model DIR] < in.jsonl > out.jsonl`.
+"""JSON lines in, JSON lines out: `python -m nlp.cli.classify [--model DIR] < in.jsonl > out.jsonl`.
 
-Each input line is {"text": "..."} (other fields are echoed back under "id" if present); each output
-line has category, confidence, top, terms, emergency (bool), emergency_kind, emergency_number,
-location (object or null), low_confidence. A bad line gives {"error": "..."}: never a traceback.
+Each input line is {"text": "...", ...}; each output line has category, confidence, top, terms,
+emergency (bool), emergency_kind, emergency_number, emergency_advice, emergency_rules, location
+(object or null), low_confidence, caution_kind, and every other field of the input line as it came
+(one whose name the output already uses comes back as "input_<name>": a "category" you labelled is
+kept beside ours). A bad line gives {"error": "..."} with its fields: never a traceback.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-import types
 from dataclasses import asdict
 
 from nlp.types import Classification
@@ -30,7 +31,16 @@ def to_json(c: Classification) -> dict:
         "location": asdict(c.location) if c.location else None,
         "low_confidence": c.low_confidence,
         "caution_kind": c.caution.kind if c.caution else None,     # a possible emergency (see nlp/types.py)
+        "emergency_rules": list((c.emergency or c.caution).rules) if (c.emergency or c.caution) else [],
     }
+
+
+def _merge(result: dict, extra: dict) -> dict:
+    """The result with every input field kept; a field named like one of ours as input_<name>."""
+    out = dict(result)
+    for k, v in extra.items():
+        out[f"input_{k}" if k in result else k] = v
+    return out
 
 
 def _parse(line: str) -> tuple[str | None, dict]:
@@ -40,8 +50,9 @@ def _parse(line: str) -> tuple[str | None, dict]:
     except ValueError as e:
         return None, {"error": f"not JSON: {e}"}
     if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-        return None, {"error": 'expected an object with a string field "text"'}
-    return obj["text"], ({"id": obj["id"]} if "id" in obj else {})
+        fields = {k: v for k, v in obj.items() if k != "text"} if isinstance(obj, dict) else {}
+        return None, _merge({"error": 'expected an object with a string field "text"'}, fields)
+    return obj["text"], {k: v for k, v in obj.items() if k != "text"}
 
 
 def run(lines, out, model_dir: str | None = None) -> int:
@@ -60,9 +71,9 @@ def run(lines, out, model_dir: str | None = None) -> int:
             if text is None:
                 row = extra
             elif errors:
-                row = {"error": errors, **extra}
+                row = _merge({"error": errors}, extra)
             else:
-                row = {**to_json(next(results)), **extra}
+                row = _merge(to_json(next(results)), extra)
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
         out.flush()
         pending.clear()
@@ -78,9 +89,9 @@ def run(lines, out, model_dir: str | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m nlp.classify", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m nlp.cli.classify", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", help="model directory from `python -m nlp.train` (default: shipped)")
+    ap.add_argument("--model", help="model directory from `python -m nlp.cli.train` (default: shipped)")
     a = ap.parse_args(argv)
     sys.stdin.reconfigure(encoding="utf-8", errors="replace")
     sys.stdout.reconfigure(encoding="utf-8")
@@ -91,16 +102,5 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-class _CallableModule(types.ModuleType):
-    """`import nlp.classify` rebinds the attribute nlp.classify from the function to this module;
-    keep `nlp.classify(text)` working for the rest of the bot either way."""
-
-    def __call__(self, text: str) -> Classification:
-        from nlp.api import classify
-        return classify(text)
-
-
 if __name__ == "__main__":
     sys.exit(main())
-else:
-    sys.modules[__name__].__class__ = _CallableModule
