@@ -5,7 +5,8 @@ import logging
 
 from flask import Flask, jsonify
 
-from bot import logs, media, webhook, wecom_webhook
+from bot import board, desk, desk_auth, logs, media, open311, webhook, wecom_webhook
+from bot import desk_reports  # noqa: F401 - adds the numbers, review and agenda pages to desk.bp
 from bot.config import Config
 from bot.services import build_services
 from handlers.clock import Clock, SystemClock
@@ -27,6 +28,10 @@ def create_app(cfg: Config, *, clock: Clock | None = None, migrate: bool = True,
     app.register_blueprint(webhook.bp)
     app.register_blueprint(wecom_webhook.bp)
     app.register_blueprint(media.bp)        # /media/<id>?sig=…: residents' photos, signed links only
+    desk_auth.configure(app, cfg)
+    app.register_blueprint(desk.bp)         # /desk: the committee's web desk (sign-in required)
+    app.register_blueprint(board.bp)        # /board: the public board (公开栏), nothing personal
+    app.register_blueprint(open311.bp)      # /open311/v2: Open311 GeoReport v2 (POST needs an API key)
     if cfg.local_mode:       # the fake platform and the simulator exist only in local mode
         from bot import fake_platform, simulator
         app.register_blueprint(fake_platform.bp)

@@ -132,7 +132,7 @@ class Scheduler:
     def review(self) -> None:
         svc = self.services
         with transaction(svc.sessions) as session:
-            promises.weekly_review(session, svc.clock.now(), svc.config.community.timezone)
+            promises.weekly_review(session, svc.clock.now(), svc.config.community.timezone, svc.base_url)
         self.wake()
 
     def retrain(self) -> None:

@@ -47,11 +47,13 @@ class Source(StrEnum):
     HOTLINE = "hotline"        # a phone call taken by staff (12345 or the community's line)
     WALK_IN = "walk_in"        # a resident at the office
     PATROL = "patrol"          # found by staff on patrol or door-knocking (未诉先办)
+    OPEN311 = "open311"        # filed by an API client through Open311 GeoReport v2 (bot/open311.py)
 
 
 SOURCE_WORDS = {"热线": Source.HOTLINE, "电话": Source.HOTLINE, "12345": Source.HOTLINE, "来访": Source.WALK_IN,
                 "上门": Source.WALK_IN, "巡查": Source.PATROL, "走访": Source.PATROL, "巡逻": Source.PATROL}
-SOURCE_NAMES = {Source.WECHAT: "公众号", Source.HOTLINE: "热线", Source.WALK_IN: "来访", Source.PATROL: "巡查走访"}
+SOURCE_NAMES = {Source.WECHAT: "公众号", Source.HOTLINE: "热线", Source.WALK_IN: "来访", Source.PATROL: "巡查走访",
+                Source.OPEN311: "Open311"}
 
 
 class Milestone(StrEnum):

@@ -12,6 +12,7 @@ cost does not grow with the number of tickets (bench/bench_sweep.py).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, select, update
@@ -65,8 +66,9 @@ def sweep(session: Session, now: datetime, d: Directory, grid_of, limit: int = S
     return queued
 
 
-def weekly_review(session: Session, now: datetime, tz: str) -> int:
-    """周周转: one summary per grid for the week that ended at `now`."""
+def weekly_review(session: Session, now: datetime, tz: str, desk_url: str | None = None) -> int:
+    """周周转: one summary per grid for the week that ended at `now`; with `desk_url` (the bot's
+    public address) a link to the week's page on the web desk (bot/desk_reports.py)."""
     start = now - timedelta(days=7)
     week = now.astimezone(ZoneInfo(tz)).strftime("%G-W%V")
     queued = 0
@@ -85,5 +87,8 @@ def weekly_review(session: Session, now: datetime, tz: str) -> int:
         if top:
             lines.append("> 主要问题：" + "、".join(f"{categories.name_of(c)} {n}" for c, n in top))
         lines.append("发送 /list 查看未办结工单")
+        if desk_url:
+            day = start.astimezone(ZoneInfo(tz)).date().isoformat()
+            lines.append(f"[查看本周详情]({desk_url}/desk/review?{urlencode({'week': day, 'grid': g.name})})")
         queued += repo.enqueue_once(session, f"review:{g.id}:{week}", "robot", g.robot_key, {"kind": "weekly_review", "body": _robot("\n".join(lines))}, now)
     return queued

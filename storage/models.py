@@ -93,7 +93,11 @@ class Ticket(Base):
     resident: Mapped[Resident | None] = relationship()
     attachments: Mapped[list["Attachment"]] = relationship(order_by="Attachment.id")
 
-    __table_args__ = (Index("ix_ticket_resident_created", "resident_id", "created_at"),)
+    __table_args__ = (Index("ix_ticket_resident_created", "resident_id", "created_at"),
+                      # the desk's filters and the weekly numbers (bot/desk.py, handlers/stats*.py)
+                      Index("ix_ticket_grid_status", "grid_id", "status"),
+                      Index("ix_ticket_resolved_at", "resolved_at"),
+                      Index("ix_ticket_due_fix", "due_fix_at"))
 
     @property
     def grid_name(self) -> str:
@@ -160,7 +164,8 @@ class TicketMilestone(Base):
     stage: Mapped[int] = mapped_column(Integer, default=0)  # 0 nothing sent, 1 warned, 2.. escalation steps
     next_check_at: Mapped[datetime | None]
     __table_args__ = (UniqueConstraint("ticket_id", "round", "name", "party"),
-                      Index("ix_milestone_next_check", "next_check_at"))
+                      Index("ix_milestone_next_check", "next_check_at"),
+                      Index("ix_milestone_due", "due_at"), Index("ix_milestone_met", "met_at"))
 
 
 class TicketParty(Base):
@@ -176,7 +181,7 @@ class TicketParty(Base):
     note: Mapped[str | None] = mapped_column(Text)
     replied_at: Mapped[datetime | None]
     reply: Mapped[str | None] = mapped_column(Text)
-    __table_args__ = (UniqueConstraint("ticket_id", "party"),)
+    __table_args__ = (UniqueConstraint("ticket_id", "party"), Index("ix_ticket_party_party", "party", "ticket_id"))
 
 
 class TicketCard(Base):
@@ -220,7 +225,7 @@ class TicketRating(Base):
     score: Mapped[int | None] = mapped_column(Integer)
     rated_at: Mapped[datetime | None]
     __table_args__ = (UniqueConstraint("ticket_id", "round", "resident_id"),
-                      Index("ix_rating_resident", "resident_id", "score"))
+                      Index("ix_rating_resident", "resident_id", "score"), Index("ix_rating_rated_at", "rated_at"))
 
 
 class InboundMessage(Base):
@@ -296,3 +301,28 @@ class KeyValue(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime | None]
+
+
+class DeskUser(Base):
+    """A login to the web desk. It acts as one staff member of config (`staff_userid`, their WeCom
+    userid): the same role, grid and party, so the desk makes the moves chat would allow them."""
+    __tablename__ = "desk_user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))          # argon2id (bot/users.py)
+    staff_userid: Mapped[str] = mapped_column(String(64))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    session_version: Mapped[int] = mapped_column(Integer, default=1)  # bumped to sign every session out
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+
+class ApiClient(Base):
+    """A client of the Open311 API (bot/open311.py): POST needs its key; only a hash is kept."""
+    __tablename__ = "api_client"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)    # sha256 hex of the key
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -109,20 +109,26 @@ class StaffDesk:
                 return card_taps.answer(self, session, staff, prompt, msg.content)
             return "命令以 / 开头，例如 /list 或 /close 20261121-0007 已处理。发送 /help 查看全部命令。", None
         cards.drop_prompt(session, staff.id)          # a command instead of the words: the tap is dropped
+        reply, ticket_id, _ok = self.run(session, staff, parsed)
+        return reply, ticket_id
+
+    def run(self, session: Session, staff: Actor, parsed) -> tuple[str, int | None, bool]:
+        """One command by `staff`: (reply, ticket id, done). The one path for chat and the web
+        desk (bot/desk.py), so both make a move the same way, with the same checks and records."""
         cmd = REGISTRY.get(parsed.name)
         if cmd is None:
-            return f"没有 /{parsed.name} 这个命令。发送 /help 查看全部命令。", None
+            return f"没有 /{parsed.name} 这个命令。发送 /help 查看全部命令。", None, False
         if staff.role not in cmd.roles:
-            return f"/{cmd.name} 仅限{'、'.join(ROLE_NAMES[r] for r in sorted(cmd.roles))}使用。", None
+            return f"/{cmd.name} 仅限{'、'.join(ROLE_NAMES[r] for r in sorted(cmd.roles))}使用。", None, False
         ctx = Ctx(session, staff, self.clock.now(), self.tz, self, parsed.rest)
         try:
             with session.begin_nested():
                 reply, ticket_id = cmd.func(ctx, parsed.args)
                 from handlers import card_taps
                 card_taps.after_command(self, session, ticket_id, ctx.now)
-                return reply, ticket_id
+                return reply, ticket_id, True
         except (CommandError, Refused) as e:
             why = str(e)
             if isinstance(e, Refused) and e.ticket is not None:     # someone moved it first: say who
                 why += self._moved_by(session, e.ticket)
-            return f"未执行 /{cmd.name}：{why}\n用法：{cmd.usage}", None
+            return f"未执行 /{cmd.name}：{why}\n用法：{cmd.usage}", None, False

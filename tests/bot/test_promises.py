@@ -1,6 +1,7 @@
 """54321 warnings, escalation ladders, return visits, rounds and the weekly review, on a fake clock."""
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
@@ -94,10 +95,13 @@ def test_weekly_review_per_grid(app, wechat, clock, staff):
     clock.advance(days=7)
     svc = app.extensions["jiesu"]
     with transaction(svc.sessions) as s:
-        assert promises.weekly_review(s, clock.now(), "Asia/Shanghai") == 3
+        assert promises.weekly_review(s, clock.now(), "Asia/Shanghai", "https://bot.example") == 3
     with transaction(svc.sessions) as s:
         assert promises.weekly_review(s, clock.now(), "Asia/Shanghai") == 0
     by_target = {o.target: o.payload["body"]["markdown"]["content"] for o in rows(app, "weekly_review")}
     assert "新发现 1 件，办结 1 件，未办结 0 件" in by_target["local-robot-grid-1"]
     assert "新发现 1 件，办结 0 件，未办结 1 件" in by_target["local-robot-grid-2"]
     assert "新发现 0 件" in by_target["local-robot-grid-3"]
+    # a link to the week's page on the web desk, which shows the same numbers
+    link = re.search(r"\((https://bot\.example/desk/review\?[^)]+)\)", by_target["local-robot-grid-1"]).group(1)
+    assert "week=2026-11-21" in link and "grid=%E7%AC%AC%E4%B8%80%E7%BD%91%E6%A0%BC" in link
