@@ -7,16 +7,18 @@ not shown either).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from domain.access import Actor
 from domain.states import ACTIVE, DONE, ENDED, Role, Source, Status
 from nlp import categories
+from storage import search
 from storage.models import Grid, Ticket, TicketParty
 
 PER_PAGE = 50
@@ -122,10 +124,21 @@ def filtered(session: Session, actor: Actor, f: TicketFilter, tz: str, now: date
     if f.emergency:
         stmt = stmt.where(Ticket.emergency.is_not(None))
     if f.q:
-        like = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(Ticket.text.like(like, escape="\\"), Ticket.location_text.like(like, escape="\\"),
-                              Ticket.code.like(like, escape="\\")))
+        stmt = stmt.where(_search(session, f.q))
     return stmt
+
+
+_CODE = re.compile(r"#?(\d{8}-\d{1,4}|\d{8})")
+
+
+def _search(session: Session, q: str):
+    """A ticket code (or its day) by prefix; anything else in the text and place, through the
+    full-text index (storage/search.py)."""
+    code = _CODE.fullmatch(q.strip())
+    if code:
+        return Ticket.code.startswith(code.group(1))
+    cond = search.matches(session.get_bind().dialect.name, q, (Ticket.text, Ticket.location_text))
+    return cond if cond is not None else false()
 
 
 def list_tickets(session: Session, actor: Actor, f: TicketFilter, tz: str, now: datetime,

@@ -173,7 +173,9 @@ class Intake:
         number = re.fullmatch(r"\s*(\d{1,2})\s*", text)
         action = conv.route(Input.MENU_NUMBER if number else Input.TEXT)
         if action == "choose_category":
-            return self._menu_choice(session, r, conv, actor, int(number.group(1)), now)
+            chosen = self._menu_choice(session, r, conv, actor, int(number.group(1)), now)
+            if chosen is not None:
+                return chosen                 # else the menu was stale: the number is read afresh
         if action == "callback_details":
             answered = self._callback_details(session, r, conv, actor, text, now, act)
             if answered is not None:
@@ -402,8 +404,8 @@ class Intake:
         options = conv.options
         ticket = session.get(Ticket, conv.ticket_id) if conv.ticket_id else None
         if ticket is None or Status(ticket.status) not in ACTIVE:
-            conv.end()
-            return replies.empty_text(), None
+            conv.end()          # staff settled it meanwhile: "5" may now be the rating they asked for
+            return None
         if not 1 <= n <= len(options):
             return replies.menu_invalid(len(options)), ticket.id      # the menu stays open
         conv.end()

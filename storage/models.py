@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import false as sa_false
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -63,6 +64,7 @@ class Ticket(Base):
     source: Mapped[str] = mapped_column(String(16), default="wechat")   # domain.states.Source
     round_started_at: Mapped[datetime | None]                       # the reopen that began this round
     text: Mapped[str] = mapped_column(Text, default="")
+    search: Mapped[str] = mapped_column(Text, default="")   # text and place as search terms (storage/search.py)
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
     terms: Mapped[list] = mapped_column(default=list)
     category_confirmed: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -326,3 +328,13 @@ class ApiClient(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)    # sha256 hex of the key
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+@event.listens_for(Ticket.text, "set")
+@event.listens_for(Ticket.location_text, "set")
+def _keep_search_terms(target: Ticket, value, _old, initiator) -> None:
+    """A ticket's search terms follow its text and place (Core inserts set them in insert_ticket)."""
+    from storage.search import document
+    text = value if initiator.key == "text" else target.text
+    place = value if initiator.key == "location_text" else target.location_text
+    target.search = document(text, place)

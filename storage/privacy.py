@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from nlp.extract import mask_pii
 from storage import repositories as repo
+from storage import search
 from storage.db import transaction
 from storage.models import (InboundMessage, Outbox, Resident, Ticket, TicketEvent, TicketFollower, TicketParty,
                             TicketRating)
@@ -124,11 +125,12 @@ def _older(rows, at: str, cutoff: datetime) -> list:
 
 def _purge_tickets(session: Session, now: datetime, cutoff: datetime, batch: int) -> int:
     after = int(_mark(session, "ticket", now) or 0)
-    rows = _older(session.execute(select(Ticket.id, Ticket.text, Ticket.created_at).where(Ticket.id > after)
-                                  .order_by(Ticket.id).limit(batch)).all(), "created_at", cutoff)
+    rows = _older(session.execute(select(Ticket.id, Ticket.text, Ticket.location_text, Ticket.created_at)
+                                  .where(Ticket.id > after).order_by(Ticket.id).limit(batch)).all(), "created_at", cutoff)
     if not rows:
         return 0
-    changed = [{"id": r.id, "text": mask_pii(r.text)} for r in rows if r.text and mask_pii(r.text) != r.text]
+    changed = [{"id": r.id, "text": mask_pii(r.text), "search": search.document(r.text, r.location_text)}
+               for r in rows if r.text and mask_pii(r.text) != r.text]
     if changed:
         session.execute(update(Ticket), changed)
     # the parties' notes and answers belong to the ticket's time (ix_ticket_party_ticket_id)

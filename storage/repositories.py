@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from domain.states import ACTIVE
+from storage import search
 from storage.models import (Attachment, Grid, InboundMessage, JobRun, KeyValue, Outbox, Resident, Ticket, TicketCounter,
                             TicketEvent, TicketFollower, TicketMilestone, TicketParty, TicketRating)
 
@@ -148,7 +149,9 @@ def next_ticket_code(session: Session, now: datetime, tz: str) -> str:
 
 
 def insert_ticket(session: Session, **values) -> int:
-    """A new ticket row (Core: one INSERT, no unit of work); returns its id."""
+    """A new ticket row (Core: one INSERT, no unit of work); returns its id. Its search terms are
+    computed here (an ORM change of the text or place recomputes them: storage/models.py)."""
+    values["search"] = search.document(values.get("text"), values.get("location_text"))
     return session.connection().execute(_INSERT_TICKET, values).scalar_one()
 
 

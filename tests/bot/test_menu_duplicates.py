@@ -84,3 +84,17 @@ def test_second_report_joins_as_plus_one_and_gets_updates(app, wechat, staff):
         told = {o.target for o in s.scalars(select(Outbox).where(Outbox.channel == "mp_text"))}
     assert {a, b} <= told
     assert code in wechat.text(b, "进度")     # a follower sees the ticket in their progress list
+
+
+def test_a_menu_left_open_does_not_swallow_the_rating_after_staff_close_the_ticket(app, wechat, staff):
+    import dataclasses
+    import re
+    import nlp
+    svc = app.extensions["jiesu"]
+    svc.intake.classify = lambda text: dataclasses.replace(nlp.classify(text), low_confidence=True)
+    openid = "o-menu-stale"
+    reply = wechat.text(openid, "3号楼门口垃圾堆了好几天没人清")
+    assert "回复数字" in reply                                    # the category menu is open
+    code = re.search(r"#(\d{8}-\d{4})", reply).group(1)
+    staff("wangfang", f"/close {code} 已清运")
+    assert "5 分" in wechat.text(openid, "5")                     # a rating, not "请用文字描述…"
