@@ -121,6 +121,7 @@ class Context:
     max_id: int
     codes: list[str]                        # a sample of ticket codes (the ticket page)
     first_day: date
+    tag: str | None = None                  # set by a run that wants its figures broken down
 
 
 @dataclass
@@ -130,6 +131,7 @@ class Op:
     run: Callable[[object, random.Random, Context], int | None]   # (session, rng, ctx) -> a size, for context
     times_ms: list[float] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
+    by_tag: dict[str, list[tuple[float, int | None]]] = field(default_factory=dict)   # e.g. per search word
 
     def pct(self, p: float) -> float:
         xs = sorted(self.times_ms)
@@ -154,9 +156,12 @@ def _local_midnight(day: date, tz: str) -> datetime:
     return datetime.combine(day, datetime.min.time(), ZoneInfo(tz))
 
 
-def _list(f: dq.TicketFilter):
+def _list(f, tag_q: bool = False):
     def run(s, rng, ctx):
-        rows, total = dq.list_tickets(s, COMMITTEE, f(rng, ctx), ctx.tz, ctx.now)
+        flt = f(rng, ctx)
+        if tag_q:
+            ctx.tag = flt.q
+        rows, total = dq.list_tickets(s, COMMITTEE, flt, ctx.tz, ctx.now)
         return total
     return run
 
@@ -226,7 +231,7 @@ def make_ops() -> list[Op]:
         Op("1d", "(1) list, page 50, all or done",
            _list(lambda rng, ctx: F(status=rng.choice(("all", "done")), page=50))),
         Op("2a", "(2) list, search q, all statuses",
-           _list(lambda rng, ctx: F(status="all", q=rng.choice(SEARCH_WORDS)))),
+           _list(lambda rng, ctx: F(status="all", q=rng.choice(SEARCH_WORDS)), tag_q=True)),
         Op("2b", "(2) list, search q, default filter (办理中)",
            _list(lambda rng, ctx: F(q=rng.choice(SEARCH_WORDS)))),
         Op("2c", "(2) list, search q = a ticket's code, all statuses",
@@ -243,6 +248,7 @@ def make_ops() -> list[Op]:
 
 
 def one(ctx: Context, op: Op, rng: random.Random) -> tuple[float, int | None]:
+    ctx.tag = None
     t0 = time.perf_counter()
     with ctx.sessions() as s:
         size = op.run(s, rng, ctx)
@@ -261,6 +267,8 @@ def measure(ctx: Context, runs: int, seed: int) -> list[Op]:
             op.times_ms.append(ms)
             if size is not None:
                 op.sizes.append(size)
+            if ctx.tag is not None:
+                op.by_tag.setdefault(ctx.tag, []).append((ms, size))
     return ops
 
 
@@ -297,7 +305,7 @@ def capture(engine):
         event.remove(engine, "before_cursor_execute", listener)
 
 
-def explain_slowest(ctx: Context, engine, op: Op, rng: random.Random, lines: int = 30) -> str:
+def explain_slowest(ctx: Context, engine, op: Op, rng: random.Random, lines: int = 40) -> str:
     """Run `op` once with fresh parameters, capturing its statements; EXPLAIN (ANALYZE, BUFFERS) each
     SELECT with its parameters; return the times of all and the slowest one's SQL and plan."""
     with capture(engine) as seen:
@@ -362,6 +370,12 @@ def report(ops: list[Op], empty: list[Op] | None, size: str) -> list[Op]:
         print(line)
     print("  (size: tickets matched for a list, rows read for the ticket page, tickets found for a review, "
           "ratings for satisfaction, promises decided for on_time, tickets for the agenda)")
+    for o in ops:
+        if o.by_tag:
+            print(f"  {o.label} by word (runs, median ms, max ms, tickets matched): " + "; ".join(
+                f"{tag} {len(v)}, {statistics.median(x for x, _ in v):.0f}, {max(x for x, _ in v):.0f}, "
+                f"{v[0][1]:,}" for tag, v in sorted(o.by_tag.items(), key=lambda kv: -statistics.median(
+                    x for x, _ in kv[1]))))
     return missed
 
 
@@ -384,7 +398,7 @@ def main() -> int:
     ap.add_argument("--compare-empty", action="store_true")
     ap.add_argument("--keep", action="store_true", help="leave the database (for --reuse)")
     ap.add_argument("--reuse", action="store_true", help="measure a database left by --keep; no generation")
-    ap.add_argument("--plan-lines", type=int, default=30)
+    ap.add_argument("--plan-lines", type=int, default=40)
     ap.add_argument("--jit-off", action="store_true", help="SET jit = off in the measured sessions (a diagnosis: "
                     "the server's default is on)")
     args = ap.parse_args()

@@ -263,6 +263,54 @@ class NlpConfig(_Model):
     retrain: RetrainConfig = RetrainConfig()
 
 
+POINT_CODE = r"^[a-z][a-z0-9_]{0,31}$"     # what the ledger keeps in point_entry.code (32 characters)
+
+
+class PointRule(_Model):
+    """Why points are awarded and how many: staff type the code or the name (/points)."""
+    name: str = Field(min_length=1, max_length=32)
+    amount: int = Field(gt=0, le=10_000)
+    # the award is for the report itself (有效反映: a report that led to a fix): the ticket must be
+    # resolved or closed, and one such award per ticket (a reversed one may be given again)
+    for_report: bool = False
+
+
+class CatalogueItem(_Model):
+    """What points buy (/redeem): staff type the code or the name."""
+    name: str = Field(min_length=1, max_length=32)
+    cost: int = Field(gt=0, le=100_000)
+
+
+def _default_rules() -> dict[str, PointRule]:
+    return {"volunteer": PointRule(name="志愿服务", amount=10), "attend": PointRule(name="参加活动", amount=5),
+            "useful_report": PointRule(name="有效反映", amount=3, for_report=True)}
+
+
+def _default_catalogue() -> dict[str, CatalogueItem]:
+    return {"rice": CatalogueItem(name="米", cost=20), "oil": CatalogueItem(name="油", cost=50)}
+
+
+class PointsConfig(_Model):
+    """服务积分: awards by rule and redemptions against the catalogue (storage/points.py). Amounts are
+    read when a command runs; the ledger keeps each entry's amount and name as they were then."""
+    rules: dict[str, PointRule] = Field(default_factory=_default_rules)
+    catalogue: dict[str, CatalogueItem] = Field(default_factory=_default_catalogue)
+
+    def problem(self) -> str | None:
+        """"points.rules.<code>: why" for a code staff could not type or a word naming two things
+        (checked with the other cross-field rules in Config, so the line names the whole path)."""
+        for section, table in (("rules", self.rules), ("catalogue", self.catalogue)):
+            seen: dict[str, str] = {}
+            for code, entry in table.items():
+                if not re.fullmatch(POINT_CODE, code):
+                    return (f"points.{section}.{code}: a code is lower-case letters, digits and _ (up to 32), "
+                            f"starting with a letter")
+                for word in (code, entry.name):     # staff type either: each must name one thing
+                    if seen.setdefault(word, code) != code:
+                        return f"points.{section}.{code}: '{word}' also names {seen[word]}; names must differ"
+        return None
+
+
 class CommunityConfig(_Model):
     name: str = "社区"
     timezone: str = "Asia/Shanghai"
@@ -300,6 +348,7 @@ class Config(_Model):
     inbound: InboundConfig = InboundConfig()
     limits: LimitsConfig = LimitsConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    points: PointsConfig = PointsConfig()
     # matters beyond the community (欠薪, 学校, 开发商 ...): None keeps handlers/referrals.py DEFAULTS
     referrals: list[ReferralConfig] | None = None
 
@@ -329,6 +378,8 @@ class Config(_Model):
         for c in self.promises.categories:
             if c not in known:
                 raise ValueError(f"promises.categories: '{c}' is not a category code")
+        if self.points.problem():
+            raise ValueError(self.points.problem())
         try:
             parse_duration(self.promises.repeat_every)
         except ValueError as e:

@@ -119,7 +119,7 @@ def tickets():
         rows, total = dq.list_tickets(s, g.actor, f, svc.config.community.timezone, svc.clock.now())
         grids = {gr.id: gr.name for gr in s.query(Grid)}
         return render_template("desk/tickets.html", rows=rows, total=total, f=f, grids=grids, actor=g.actor,
-                               pages=max(1, -(-total // dq.PER_PAGE)), now=svc.clock.now(),
+                               pages=max(1, -(-total // dq.PER_PAGE)), now=svc.clock.now(), count_cap=dq.COUNT_CAP,
                                role_name=ROLE_NAMES[g.actor.role], **_choices(s))
 
 

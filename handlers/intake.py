@@ -29,11 +29,13 @@ from handlers.clock import Clock
 from handlers.commands.registry import ticket_code
 from handlers.directory import Directory
 from handlers.inbound import Inbound
-from handlers.intents import Intent, beyond_callback, detect, find_call_time, is_bare_answer
+from handlers.intents import (POINTS_NAME_MAX, Intent, beyond_callback, detect, find_call_time, is_bare_answer,
+                              points_name)
 from handlers.new_ticket import new_ticket_values, reasons
 from handlers.referrals import Referral, Referrals
 from handlers.render import onsite_promise
 from handlers.routing import GridRule, parse_buildings, route
+from storage import points as ledger
 from storage import repositories as repo
 from storage.models import Ticket
 from storage.repositories import ResidentRow as Resident
@@ -63,6 +65,7 @@ class IntakeSettings:
     default_grid: str
     limits: Limits = Limits()
     referrals: Referrals = field(default_factory=Referrals.default)
+    points: object | None = None       # config points: rules and catalogue, for the staff commands (/points)
 
     @classmethod
     def from_config(cls, cfg) -> "IntakeSettings":
@@ -72,7 +75,7 @@ class IntakeSettings:
         referrals = (Referrals.default() if cfg.referrals is None
                      else Referrals([(r.name, r.when, r.say) for r in cfg.referrals]))
         return cls(cfg.community.name, cfg.community.timezone, cfg.community.hotline, rules, cfg.default_grid, limits,
-                   referrals)
+                   referrals, cfg.points)
 
 
 class Intake:
@@ -237,7 +240,26 @@ class Intake:
                 return self._feedback(session, r, actor, m, now)
             case Intent.CANCEL | Intent.URGE:
                 return self._own_ticket_move(session, r, actor, m, now)
+            case Intent.POINTS | Intent.POINTS_NAME | Intent.POINTS_ANON:
+                return self._points(session, r, m), None
         return None
+
+    def _points(self, session, r: Resident, m) -> str:
+        """积分: the balance and the latest entries; 积分实名/积分匿名: the name on the monthly ranking
+        (storage/points.py; staff award and redeem with /points and /redeem)."""
+        if m.intent == Intent.POINTS_NAME:
+            name = points_name(m.name)
+            if name is None:
+                return replies.points_bad_name(POINTS_NAME_MAX)
+            ledger.set_display_name(session, r.id, name)
+            return replies.points_named(name)
+        if m.intent == Intent.POINTS_ANON:
+            ledger.set_display_name(session, r.id, None)
+            return replies.points_anonymous()
+        entries = ledger.history(session, r.id)
+        undone = ledger.reversed_ids(session, [e.id for e in entries])
+        return replies.points(ledger.balance(session, r.id), entries, undone, self.s.timezone,
+                              ledger.display_name(session, r.id))
 
     def _human(self, session, r: Resident, conv: Conversation, now: datetime):
         """"人工": ask for a number or a time to be called; the answer goes to the grid leader

@@ -1,7 +1,7 @@
 """What a short resident message means when it is not a complaint: asking for progress, a person,
-help; thanks and acknowledgements; ratings; withdrawing (取消) or chasing (催办) a ticket; staff
-commands typed by mistake. Patterns only match whole short messages, so a complaint that happens
-to contain one of these words is still a complaint."""
+help, their service points (积分); thanks and acknowledgements; ratings; withdrawing (取消) or
+chasing (催办) a ticket; staff commands typed by mistake. Patterns only match whole short messages,
+so a complaint that happens to contain one of these words is still a complaint."""
 from __future__ import annotations
 
 import re
@@ -21,6 +21,9 @@ class Intent(StrEnum):
     CANCEL = "cancel"
     URGE = "urge"
     COMMAND = "command"
+    POINTS = "points"              # 积分: balance and latest entries
+    POINTS_NAME = "points_name"    # 积分实名 张阿姨: show this name on the monthly ranking
+    POINTS_ANON = "points_anon"    # 积分匿名: show no name
 
 
 _END = r"[\s？?。.!！~～、，,]*"
@@ -34,6 +37,10 @@ PATTERNS: list[tuple[Intent, re.Pattern]] = [(i, re.compile(p, re.I)) for i, p i
     (Intent.URGE, rf"^\s*(?:催办|催一下|催一催|快点|快点处理|怎么还没(?:人)?(?:来|处理|解决|弄)?|还没(?:人)?来|"
                   rf"(?:这个)?(?:事情?)?(?:你们)?到底(?:还)?管不管|有没有人管|没人管吗|怎么没人管|到底什么时候(?:处理|来)|"
                   rf"什么时候(?:能)?(?:处理|来|解决)){_T}{_END}$"),
+    # 积分 and 積分 (traditional); these words never start a complaint
+    (Intent.POINTS_NAME, r"^\s*(?:积分|積分)(?:实名|實名)[\s:：]*(.*?)[\s。.!！]*$"),
+    (Intent.POINTS_ANON, rf"^\s*(?:积分|積分)(?:匿名|不实名|不實名|取消实名|取消實名){_END}$"),
+    (Intent.POINTS, rf"^\s*(?:我的|查|查询|查詢|兑换|兌換)?(?:积分|積分)(?:查询|查詢|余额|餘額|多少|记录|記錄|兑换|兌換)?{_END}$"),
     (Intent.PROGRESS, rf"^(?:进度|查询|查进度|我的工单|工单|处理进度|进展|处理得怎么样了){_END}$"),
     (Intent.HUMAN, rf"^(?:人工|转人工|人工服务|找人|客服|联系人|电话){_END}$"),
     (Intent.HELP, rf"^(?:帮助|help|\?|？|菜单|怎么用|你好|您好|在吗|在不在|有人吗|hello|hi){_END}$"),
@@ -48,6 +55,7 @@ class Match:
     intent: Intent
     ticket: str | None = None      # a ticket number the resident named
     score: int | None = None
+    name: str | None = None        # POINTS_NAME: the words after 积分实名 (checked by points_name())
 
 
 def detect(text: str) -> Match | None:
@@ -62,8 +70,23 @@ def detect(text: str) -> Match | None:
         if intent == Intent.RATE:
             ticket = groups[0] if len(groups) == 2 else None
             return Match(intent, ticket, int(groups[-1]))
+        if intent == Intent.POINTS_NAME:
+            return Match(intent, name=groups[0] if groups else None)
         return Match(intent, groups[0] if groups else None)
     return None
+
+
+POINTS_NAME_MAX = 12
+
+
+def points_name(words: str | None) -> str | None:
+    """The name a resident asks to show on the points ranking ("张阿姨", "Lily"), or None when it
+    cannot be one: empty, too long, or with digits (a phone or a room number has no place on a
+    ranking the building reads)."""
+    name = " ".join((words or "").split())
+    if not name or len(name) > POINTS_NAME_MAX or re.search(r"[\d０-９/／@#<>]", name):
+        return None
+    return name
 
 
 # -- a phone number or a time to be called (the answer to "人工"'s question) ---------------------

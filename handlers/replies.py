@@ -5,7 +5,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from domain.states import status_name
-from nlp import categories
+from nlp import categories, mask_pii
 
 
 def welcome(community: str) -> str:
@@ -231,3 +231,57 @@ def flood_messages(hotline: str) -> str:
     """Over the per-resident message limit (a minute)."""
     return "您发消息太快了，请稍等一分钟再发。这条消息已收到并记录。" + _urgent_line(hotline)
 
+
+
+# -- 服务积分 (storage/points.py): a resident's balance, and what staff did with it ---------------
+
+def _points_what(e) -> str:
+    """One ledger entry in words: 志愿服务（清理楼道）, 兑换米, 撤销“志愿服务”, 退回兑换“米”."""
+    why = f"（{mask_pii(e.reason)[:30]}）" if e.reason else ""
+    if e.kind == "redeem":
+        return f"兑换{e.name}{why}"
+    if e.kind == "reverse":
+        return f"{'退回兑换' if e.amount > 0 else '撤销'}“{e.name}”{why}"
+    return f"{e.name}{why}"
+
+
+def points(balance: int, entries, reversed_ids: set[int], tz: str, named: str | None) -> str:
+    """积分: the balance and the latest entries (newest first)."""
+    if not entries:
+        text = "您还没有积分。参加志愿服务、社区活动，或您反映的问题得到解决，工作人员会为您记积分。"
+    else:
+        zone = ZoneInfo(tz)
+        lines = [f"您现有积分 {balance} 分。最近记录："]
+        for e in entries:
+            undone = "（已撤销）" if e.id in reversed_ids else ""
+            lines.append(f"{e.created_at.astimezone(zone):%m-%d} {e.amount:+d} {_points_what(e)}{undone}")
+        text = "\n".join(lines) + "\n积分可到居委会兑换物品。"
+    if named:
+        return text + f"\n每月楼栋积分榜上显示您的称呼“{named}”，回复“积分匿名”可不显示。"
+    return text + "\n想在每月楼栋积分榜上显示称呼，请回复“积分实名 您的称呼”，如“积分实名 张阿姨”。"
+
+
+def points_named(name: str) -> str:
+    return f"好的，每月楼栋积分榜上会显示您的称呼“{name}”。回复“积分匿名”可随时取消。"
+
+
+def points_anonymous() -> str:
+    return "好的，积分榜上不显示您的称呼，只写“居民”。"
+
+
+def points_bad_name(most: int) -> str:
+    return f"请在“积分实名”后写上想显示的称呼（{most}个字以内，不含数字），如“积分实名 张阿姨”。"
+
+
+def points_changed(e, balance: int) -> str:
+    """Sent to the resident when staff award, redeem or reverse (so nobody spends their points unseen)."""
+    why = f"（{mask_pii(e.reason)[:60]}）" if e.reason else ""
+    if e.kind == "award":
+        change = f"您获得 {e.amount} 积分：{e.name}{why}。"
+    elif e.kind == "redeem":
+        change = f"您用 {-e.amount} 积分兑换了{e.name}。"
+    elif e.amount > 0:
+        change = f"兑换“{e.name}”已退回，{e.amount} 积分还给您{why}。"
+    else:
+        change = f"您的一笔积分（{e.name} {-e.amount} 分）已撤销{why}。"
+    return change + f"现有 {balance} 分，回复“积分”查看记录。有疑问请回复“人工”。"

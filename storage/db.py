@@ -54,8 +54,12 @@ def make_engine(url: str, pool_size: int = 10, **kwargs) -> Engine:
     # A database that stops answering (a cut line, a failed-over host) must fail fast enough for the
     # webhook to spool the message: connecting gives up after 3 s, and TCP keepalives end a dead
     # connection in about 10 s instead of the kernel's two hours.
+    # JIT off: the desk's statistics cross PostgreSQL's JIT cost threshold at a million tickets and
+    # then spend 100-230 ms compiling queries that run in 50-150 ms (bench/bench_desk.py)
+    # (added to the URL's own options, e.g. a search_path, which a bare `options` would replace)
+    options = " ".join(filter(None, (make_url(url).query.get("options"), "-c jit=off")))
     kwargs.setdefault("connect_args", {"connect_timeout": 3, "keepalives": 1, "keepalives_idle": 5,
-                                       "keepalives_interval": 2, "keepalives_count": 2})
+                                       "keepalives_interval": 2, "keepalives_count": 2, "options": options})
     # a checkout waits at most as long as a reply may take; the message is spooled after that
     kwargs.setdefault("pool_timeout", 4)
     engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, **kwargs)

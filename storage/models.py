@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import false as sa_false
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint)
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -40,6 +41,8 @@ class Resident(Base):
     state: Mapped[dict] = mapped_column(default=dict)
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
+    # the name the resident agreed to show on the monthly points ranking ("积分实名 张阿姨"); None: anonymous
+    points_name: Mapped[str | None] = mapped_column(String(32))
 
 
 class Grid(Base):
@@ -338,3 +341,30 @@ def _keep_search_terms(target: Ticket, value, _old, initiator) -> None:
     text = value if initiator.key == "text" else target.text
     place = value if initiator.key == "location_text" else target.location_text
     target.search = document(text, place)
+
+
+class PointEntry(Base):
+    """服务积分, an append-only ledger (storage/points.py): a balance is SUM(amount). An entry is never
+    edited or deleted; a mistake is undone by a reversal, a new entry pointing at the one it cancels
+    (reverses_id, unique: an entry is reversed at most once). The name of the rule or item is kept
+    as it was, so the history reads the same after config.yaml changes."""
+    __tablename__ = "point_entry"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"))
+    amount: Mapped[int] = mapped_column(Integer)       # award > 0, redeem < 0, reverse: minus the entry reversed
+    kind: Mapped[str] = mapped_column(String(8))       # award | redeem | reverse
+    code: Mapped[str] = mapped_column(String(32))      # points.rules / points.catalogue code (a reversal: its entry's)
+    name: Mapped[str] = mapped_column(String(32))      # that rule's or item's name when the entry was made
+    reason: Mapped[str] = mapped_column(Text, default="")   # why, in the staff member's words
+    actor: Mapped[str] = mapped_column(String(96))     # staff:<userid>
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))   # the ticket that named the resident
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("point_entry.id"))
+    created_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("reverses_id"),
+                      Index("ix_point_entry_resident", "resident_id", "id"),    # balance and history
+                      Index("ix_point_entry_created", "created_at"),            # the monthly ranking
+                      Index("ix_point_entry_ticket", "ticket_id"),              # one report award per ticket
+                      CheckConstraint("kind IN ('award', 'redeem', 'reverse')", name="ck_point_entry_kind"),
+                      CheckConstraint("(kind = 'award' AND amount > 0) OR (kind = 'redeem' AND amount < 0) "
+                                      "OR (kind = 'reverse' AND amount <> 0)", name="ck_point_entry_sign"),
+                      CheckConstraint("(kind = 'reverse') = (reverses_id IS NOT NULL)", name="ck_point_entry_reverses"))

@@ -30,7 +30,7 @@ from nlp.extract import mask_pii
 from storage import repositories as repo
 from storage import search
 from storage.db import transaction
-from storage.models import (InboundMessage, Outbox, Resident, Ticket, TicketEvent, TicketFollower, TicketParty,
+from storage.models import (InboundMessage, Outbox, PointEntry, Resident, Ticket, TicketEvent, TicketFollower, TicketParty,
                             TicketRating)
 
 ERASED_TEXT = "（已删除）"                 # a message text the resident asked us to delete
@@ -222,7 +222,7 @@ def export_resident(session: Session, openid: str) -> dict | None:
                                         .order_by(TicketRating.id))] if r else []
     return {
         "openid": openid,
-        "resident": _row(r, "building", "phone", "state", "created_at", "last_seen_at") if r else None,
+        "resident": _row(r, "building", "phone", "state", "points_name", "created_at", "last_seen_at") if r else None,
         "tickets": tickets,
         "following": following,
         "events": events,
@@ -230,6 +230,9 @@ def export_resident(session: Session, openid: str) -> dict | None:
                       "content": (m.inbound or {}).get("content"), "label": (m.inbound or {}).get("label"),
                       "ticket": codes.get(m.ticket_id)} for m in messages],
         "ratings": ratings,
+        "points": [{"ticket": codes.get(x.ticket_id), **_row(x, "created_at", "kind", "amount", "name", "reason")}
+                   for x in session.scalars(select(PointEntry).where(PointEntry.resident_id == r.id)
+                                            .order_by(PointEntry.id))] if r else [],
         "sent_to_resident": [{**_row(o, "created_at", "sent_at", "status", "channel"),
                               "kind": (o.payload or {}).get("kind"), "content": (o.payload or {}).get("content")}
                              for o in sent],
@@ -270,7 +273,7 @@ def erase_resident(session: Session, openid: str, now: datetime) -> dict | None:
     own, followed_ids = _their_tickets(session, r.id if r else None)
 
     if r is not None:
-        r.openid, r.building, r.phone, r.state = token, None, None, {}
+        r.openid, r.building, r.phone, r.state, r.points_name = token, None, None, {}, None
 
     # Their tickets: what they wrote and where they are (room, map position) go; the building and
     # unit of the problem stay for the grid's statistics.

@@ -223,6 +223,22 @@ def test_export_lists_everything_kept(app, wechat, staff):
     json.dumps(data, ensure_ascii=False)                         # all of it is JSON
 
 
+def test_points_and_the_ranking_name_are_exported_and_erased(app, wechat, staff):
+    a, b, code = _a_resident_with_a_history(app, wechat, staff)
+    assert "10" in staff("zhaomin", f"/points {code} volunteer 清扫楼道")
+    wechat.text(a, "积分实名 张阿姨")
+    with svc(app).sessions() as s:
+        data = privacy.export_resident(s, a)
+    assert data["resident"]["points_name"] == "张阿姨"
+    assert [(x["kind"], x["amount"], x["reason"]) for x in data["points"]] == [("award", 10, "清扫楼道")]
+    with svc(app).sessions.begin() as s:
+        privacy.erase_resident(s, a, svc(app).clock.now())
+    with svc(app).sessions() as s:
+        from storage.models import Resident
+        assert s.scalar(select(Resident.points_name).where(Resident.openid == privacy.erased_token(a))) is None
+    assert "张阿姨" not in staff("zhaomin", "/pointsrank")
+
+
 # --- the command line ---------------------------------------------------------------------------
 
 def _cli(*args, config, stdin=""):
