@@ -102,7 +102,8 @@ class Ticket(Base):
                       # the desk's filters and the weekly numbers (bot/desk.py, handlers/stats*.py)
                       Index("ix_ticket_grid_status", "grid_id", "status"),
                       Index("ix_ticket_resolved_at", "resolved_at"),
-                      Index("ix_ticket_due_fix", "due_fix_at"))
+                      Index("ix_ticket_due_fix", "due_fix_at"),
+                      Index("ix_ticket_updated_at", "updated_at"))        # the agenda: moved since
 
     @property
     def grid_name(self) -> str:
