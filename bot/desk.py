@@ -102,7 +102,7 @@ def logout():
     return redirect(url_for("desk.login"))
 
 
-def _choices(session):
+def _choices():
     svc = _svc()
     return {"categories": categories.all_categories(),
             "parties": svc.directory.parties, "sources": SOURCE_NAMES,
@@ -120,7 +120,7 @@ def tickets():
         grids = {gr.id: gr.name for gr in s.query(Grid)}
         return render_template("desk/tickets.html", rows=rows, total=total, f=f, grids=grids, actor=g.actor,
                                pages=max(1, -(-total // dq.PER_PAGE)), now=svc.clock.now(), count_cap=dq.COUNT_CAP,
-                               role_name=ROLE_NAMES[g.actor.role], **_choices(s))
+                               role_name=ROLE_NAMES[g.actor.role], **_choices())
 
 
 def _moves_for(session, t) -> list[DeskMove]:

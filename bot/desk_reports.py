@@ -71,14 +71,20 @@ def _review_args(session, tz: str, now: datetime):
     return day, grid_name, grid_id
 
 
-@bp.get("/review")
-@desk_auth.login_required
-def review():
+def _review():
+    """(the weekly review the request asks for, a day of its week, its grid or None)."""
     svc = _svc()
     tz, now = svc.config.community.timezone, svc.clock.now()
     with svc.sessions() as s:
         day, grid_name, grid_id = _review_args(s, tz, now)
-        r = stats.weekly_review(s, day, tz, grid_id, now=now)
+        return stats.weekly_review(s, day, tz, grid_id, now=now), day, grid_name
+
+
+@bp.get("/review")
+@desk_auth.login_required
+def review():
+    r, day, grid_name = _review()
+    with _svc().sessions() as s:
         grids = [x.name for x in s.query(Grid).order_by(Grid.id)]
     return render_template("desk/review.html", r=r, day=day, grid=grid_name, grids=grids,
                            prev=(day - timedelta(days=7)).isoformat(), next=(day + timedelta(days=7)).isoformat())
@@ -116,12 +122,8 @@ def _xlsx(title: str, tables) -> Response:
 @desk_auth.login_required
 def review_xlsx():
     from handlers.exports import Column, Table
-    svc = _svc()
-    tz, now = svc.config.community.timezone, svc.clock.now()
-    with svc.sessions() as s:
-        day, grid_name, grid_id = _review_args(s, tz, now)
-        r = stats.weekly_review(s, day, tz, grid_id, now=now)
-    who = grid_name or svc.config.community.name
+    r, _day, grid_name = _review()
+    who = grid_name or _svc().config.community.name
     summary = Table(f"周周转 {r.week}", [Column("k", "项目", 14), Column("v", "数量", 10, "int")],
                     [("新发现", r.found), ("办结", r.done), ("未办结", r.still_open), ("超时", r.overdue),
                      ("陈年痼疾（超过30天）", r.long_open_count), ("居民评价", r.ratings)], subtitle=who)

@@ -24,18 +24,16 @@ from domain import moves
 from domain.access import Actor, Refused
 from domain.conversation import Conversation, Input, Mode
 from domain.states import ACTIVE, DONE, Role, Source, Status
-from handlers import effects, render, replies
+from handlers import effects, render, replies, resident_points
 from handlers.clock import Clock
 from handlers.commands.registry import ticket_code
 from handlers.directory import Directory
 from handlers.inbound import Inbound
-from handlers.intents import (POINTS_NAME_MAX, Intent, beyond_callback, detect, find_call_time, is_bare_answer,
-                              points_name)
+from handlers.intents import Intent, beyond_callback, detect, find_call_time, is_bare_answer
 from handlers.new_ticket import new_ticket_values, reasons
 from handlers.referrals import Referral, Referrals
 from handlers.render import onsite_promise
 from handlers.routing import GridRule, parse_buildings, route
-from storage import points as ledger
 from storage import repositories as repo
 from storage.models import Ticket
 from storage.repositories import ResidentRow as Resident
@@ -241,25 +239,8 @@ class Intake:
             case Intent.CANCEL | Intent.URGE:
                 return self._own_ticket_move(session, r, actor, m, now)
             case Intent.POINTS | Intent.POINTS_NAME | Intent.POINTS_ANON:
-                return self._points(session, r, m), None
+                return resident_points.answer(session, r.id, m, self.s.timezone), None
         return None
-
-    def _points(self, session, r: Resident, m) -> str:
-        """积分: the balance and the latest entries; 积分实名/积分匿名: the name on the monthly ranking
-        (storage/points.py; staff award and redeem with /points and /redeem)."""
-        if m.intent == Intent.POINTS_NAME:
-            name = points_name(m.name)
-            if name is None:
-                return replies.points_bad_name(POINTS_NAME_MAX)
-            ledger.set_display_name(session, r.id, name)
-            return replies.points_named(name)
-        if m.intent == Intent.POINTS_ANON:
-            ledger.set_display_name(session, r.id, None)
-            return replies.points_anonymous()
-        entries = ledger.history(session, r.id)
-        undone = ledger.reversed_ids(session, [e.id for e in entries])
-        return replies.points(ledger.balance(session, r.id), entries, undone, self.s.timezone,
-                              ledger.display_name(session, r.id))
 
     def _human(self, session, r: Resident, conv: Conversation, now: datetime):
         """"人工": ask for a number or a time to be called; the answer goes to the grid leader
