@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         engine = make_engine(cfg.database.url)
         upgrade(engine)
         engine.dispose()
+        if cfg.local_mode:
+            from bot.fake_store import FakeStore
+            FakeStore(cfg.local.fake_store).engine.dispose()   # its schema made once, before the fork
     except SQLAlchemyError as e:
         print(f"config error: database.url: cannot open the database ({type(e.orig or e).__name__}); "
               f"check the URL or set DATABASE_URL", file=sys.stderr)

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import (JSON, Boolean, Column, DateTime, Integer, LargeBinary, MetaData, String, Table, create_engine,
                         delete, event, func, insert, select, update)
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
 
 from storage.db import normalise_url
 
@@ -80,6 +81,19 @@ def interaction(body) -> tuple[bool, bool | None]:
     return name not in PASSIVE_EVENTS, None
 
 
+def _create_schema(engine) -> None:
+    """create_all checks then creates, so two processes starting together (gunicorn's workers and
+    the background worker) can both see no table and one fails with "already exists": try again,
+    and the second look finds the tables."""
+    for attempt in range(3):
+        try:
+            meta.create_all(engine)
+            return
+        except OperationalError as e:
+            if "already exists" not in str(e) or attempt == 2:
+                raise
+
+
 class FakeStore:
     def __init__(self, path: str):
         url = normalise_url(path if "://" in path else f"sqlite:///{path}")
@@ -93,7 +107,7 @@ class FakeStore:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
-        meta.create_all(self.engine)
+        _create_schema(self.engine)
         self._lock = threading.Lock()
 
     def record(self, at: datetime, api: str, target: str | None, body, errcode: int = 0) -> None:
