@@ -7,6 +7,9 @@ from flask import Flask, jsonify
 
 from bot import board, desk, desk_auth, logs, media, open311, webhook, wecom_webhook
 from bot import desk_reports  # noqa: F401 - adds the numbers, review and agenda pages to desk.bp
+from bot import desk_polls  # noqa: F401 - adds 问卷与表决 (/desk/polls) to desk.bp
+from bot import wecom_login  # noqa: F401 - adds 企业微信登录 (/desk/wecom) to desk.bp
+from bot import resident_oauth, resident_pages, resident_polls
 from bot.config import Config
 from bot.services import build_services
 from handlers.clock import Clock, SystemClock
@@ -31,6 +34,9 @@ def create_app(cfg: Config, *, clock: Clock | None = None, migrate: bool = True,
     desk_auth.configure(app, cfg)
     app.register_blueprint(desk.bp)         # /desk: the committee's web desk (sign-in required)
     app.register_blueprint(board.bp)        # /board: the public board (公开栏), nothing personal
+    app.register_blueprint(resident_oauth.bp)   # /oauth/resident: 公众号网页授权 for residents' pages
+    app.register_blueprint(resident_pages.bp)   # /me: 我的反映, the resident's own reports
+    app.register_blueprint(resident_polls.bp)   # /r/poll/<id>: a questionnaire or vote answered on a page
     app.register_blueprint(open311.bp)      # /open311/v2: Open311 GeoReport v2 (POST needs an API key)
     if cfg.local_mode:       # the fake platform and the simulator exist only in local mode
         from bot import fake_platform, simulator

@@ -97,6 +97,9 @@ class WeComConfig(_Model):
     # one-tap interactive cards (template_card) beside staff notices; they need the app's callback
     # (/wecom) registered in the WeCom console, as the slash commands do
     cards: bool = True
+    # "企业微信登录" on the desk's sign-in page (bot/wecom_login.py). None: on in local mode, where the
+    # fake platform plays WeCom; off in production until set, as the app's 可信域名 must be set first
+    desk_login: bool | None = None
 
 
 class StaffMember(_Model):

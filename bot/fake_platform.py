@@ -13,6 +13,11 @@ member holds and answered with a response_code; message/update_template_card spe
 (unknown, used or older than 72 hours by the platform's clock: errcode 40078) and replaces the card.
 The simulator plays taps with FakeStore.issue_code and shows FakeStore.cards.
 
+网页授权 (signing in on web pages): the authorize page of open.weixin.qq.com (official account or
+WeCom, by appid) and WeCom's QR login page ask who you are (the real client knows: a simulated
+resident, a configured staff member, or one typed) and send the browser back with a code good once
+for 5 minutes, which sns/oauth2/access_token (official account) or auth/getuserinfo (WeCom) spends.
+
 Failures can be injected for testing retries: POST /fake/_control/faults {"api": "robot", "count": 2,
 "errcode": -1} (or "http_status": 500). A 2xx "http_status" answers a page that is not JSON, as a
 proxy or gateway in front of WeChat may: HTML by default, plain text with "body": "text".
@@ -29,15 +34,18 @@ import struct
 import zlib
 from datetime import timedelta
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from urllib.parse import urlencode, urlsplit
+
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
 
 from bot.fake_store import WINDOW_HOURS
+from domain.states import ROLE_NAMES
 
 bp = Blueprint("fake_platform", __name__, url_prefix="/fake")
 MP_TOKEN_GRACE = 300     # seconds an old official-account token still works after a new one
 TOKEN_TTL = 7200
 FAULT_APIS = ("robot", "mp_custom_send", "mp_template_send", "mp_media_get", "wecom_send", "wecom_card_update",
-              "mp_token", "wecom_token")     # wecom_send: message/send, a card's send too
+              "mp_token", "wecom_token", "wecom_getuserinfo", "mp_oauth")   # wecom_send: message/send, a card's too
 OPENID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 TEMPLATE_FIELD = re.compile(r"[a-z][a-z_]*\d*")
 TEMPLATE_VALUE_MAX = 200        # template content: 200 characters at most (WeChat's documentation)
@@ -113,17 +121,22 @@ def _record(api: str, target: str | None, body, errcode: int = 0):
     svc.fake_store.record(svc.clock.now(), api, target, body, errcode)
 
 
-@bp.get("/mp/cgi-bin/token")
-def mp_token():
-    cfg = _svc().config.wechat
-    a = request.args
-    if a.get("grant_type") != "client_credential":
+def _mp_credentials(grant_type: str, bad_secret: tuple[int, str]):
+    """The official account's answer to a wrong grant_type, appid or secret (None when all are right)."""
+    cfg, a = _svc().config.wechat, request.args
+    if a.get("grant_type") != grant_type:
         return _err(40002, "invalid grant_type")
     if a.get("appid") != cfg.app_id:
         return _err(40013, "invalid appid")
     if a.get("secret") != cfg.app_secret:
-        return _err(40001, "invalid credential, access_token is invalid or not latest")
-    return _fault("mp_token") or _issue("mp")
+        return _err(*bad_secret)
+    return None
+
+
+@bp.get("/mp/cgi-bin/token")
+def mp_token():
+    refused = _mp_credentials("client_credential", (40001, "invalid credential, access_token is invalid or not latest"))
+    return refused or _fault("mp_token") or _issue("mp")
 
 
 @bp.get("/qy/cgi-bin/gettoken")
@@ -417,6 +430,94 @@ def sample_png(width: int = 4, height: int = 3, rgb: tuple[int, int, int] = (200
     rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+# -- 网页授权: the platform's sign-in pages and the code exchanges --------------------------------------
+
+SUBJECT = re.compile(r"[A-Za-z0-9_.@-]{1,64}")      # a WeCom userid or an openid
+
+
+@bp.route("/open/connect/oauth2/authorize", methods=["GET", "POST"])
+def oauth_authorize():
+    """open.weixin.qq.com's 网页授权: appid = wechat.app_id for a resident, wecom.corp_id for staff."""
+    cfg, a = _svc().config, request.args
+    kind = {cfg.wechat.app_id: "mp", cfg.wecom.corp_id: "wecom"}.get(a.get("appid", ""))
+    agent = str(cfg.wecom.agent_id)
+    problem = ("appid 参数错误" if kind is None else
+               "response_type 参数错误（应为 code）" if a.get("response_type") != "code" else
+               "scope 参数错误（应为 snsapi_base）" if a.get("scope") != "snsapi_base" else
+               "agentid 参数错误" if kind == "wecom" and a.get("agentid", agent) != agent else None)
+    return _sign_in_page(kind or "mp", problem, "企业微信网页授权" if kind == "wecom" else "微信网页授权")
+
+
+@bp.route("/wwlogin/sso/login", methods=["GET", "POST"])
+def wecom_qr_login():
+    """WeCom's QR login (扫码登录) of a self-built app, for a desktop browser."""
+    cfg, a = _svc().config, request.args
+    problem = ("login_type 参数错误（应为 CorpApp）" if a.get("login_type") != "CorpApp" else
+               "appid 参数错误" if a.get("appid") != cfg.wecom.corp_id else
+               "agentid 参数错误" if a.get("agentid") != str(cfg.wecom.agent_id) else None)
+    return _sign_in_page("wecom", problem, "企业微信扫码登录")
+
+
+def _sign_in_page(kind: str, problem: str | None, title: str):
+    """GET: who are you (the choices of local mode); POST: a one-time code, and back to redirect_uri."""
+    svc = _svc()
+    back = request.args.get("redirect_uri", "")
+    if problem is None and urlsplit(back)[:2] != urlsplit(svc.base_url)[:2]:
+        problem = "redirect_uri 参数错误：域名与应用设置的可信域名不一致"
+    if problem is not None:
+        return render_template("fake/sign_in.html", title=title, problem=problem), 400
+    if request.method == "POST":
+        who = (request.form.get("who") or "").strip()
+        if SUBJECT.fullmatch(who):
+            code = svc.fake_store.issue_oauth_code(kind, who, svc.clock.now())
+            query = urlencode({"code": code, "state": request.args.get("state", "")})
+            return redirect(f"{back}{'&' if '?' in back else '?'}{query}")
+        problem = "账号只能是字母、数字和 _.@-（最多 64 个）"
+    if kind == "wecom":
+        choices = [(a.id, f"{a.name}（{ROLE_NAMES.get(a.role, a.role)}{'·' + a.grid if a.grid else ''}）")
+                   for a in svc.directory.staff.values()]
+    else:
+        from bot.simulator import RESIDENTS
+        choices = [(r["openid"], r["name"]) for r in RESIDENTS]
+    return render_template("fake/sign_in.html", title=title, kind=kind, choices=choices, error=problem,
+                           action=request.full_path), 400 if problem else 200
+
+
+def _spend(api: str, kind: str, code: str) -> tuple[str | None, tuple[int, str] | None]:
+    """(subject, None) or (None, (errcode, errmsg)) for a 网页授权 code; the call is recorded."""
+    svc = _svc()
+    subject, why = svc.fake_store.spend_oauth_code(code, kind, svc.clock.now()) if code else (None, "missing")
+    refused = {"ok": None, "used": (40163, "code been used"), "missing": (41008, "missing code")}.get(
+        why, (40029, "invalid code"))
+    _record(api, subject, {"scope": "snsapi_base"}, errcode=refused[0] if refused else 0)
+    return subject, refused
+
+
+@bp.get("/qy/cgi-bin/auth/getuserinfo")
+def wecom_getuserinfo():
+    """获取访问用户身份: the member's userid for a code from the authorize or QR login page."""
+    if (bad := _check_token("qy")) is not None:
+        return bad
+    if (fault := _fault("wecom_getuserinfo")) is not None:
+        return fault
+    userid, refused = _spend("wecom_getuserinfo", "wecom", request.args.get("code", ""))
+    return _err(*refused) if refused else jsonify(errcode=0, errmsg="ok", userid=userid)
+
+
+@bp.get("/mp/sns/oauth2/access_token")
+def mp_oauth_access_token():
+    """通过 code 换取网页授权 access_token: with snsapi_base, the openid is all the bot needs."""
+    if (bad := _mp_credentials("authorization_code", (40125, "invalid appsecret"))) is not None:
+        return bad
+    if (fault := _fault("mp_oauth")) is not None:
+        return fault
+    openid, refused = _spend("mp_oauth", "mp", request.args.get("code", ""))
+    if refused:
+        return _err(*refused)
+    return jsonify(access_token="fake-sns-" + secrets.token_hex(12), expires_in=TOKEN_TTL, openid=openid,
+                   refresh_token="fake-refresh-" + secrets.token_hex(12), scope="snsapi_base")
 
 
 @bp.post("/_control/faults")

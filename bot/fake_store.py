@@ -58,6 +58,15 @@ card_codes = Table("card_codes", meta,
                    Column("used_at", DateTime))
 CODE_HOURS = 72
 CODE_INVALID = 40078            # the fake's errcode for an unknown, spent or expired response_code
+# 网页授权 codes (bot/fake_platform.py's authorize pages): who the browser chose to be, good once for
+# OAUTH_CODE_MINUTES, as WeChat's and WeCom's are. kind: "wecom" (a userid) or "mp" (an openid).
+oauth_codes = Table("oauth_codes", meta,
+                    Column("code", String(64), primary_key=True),
+                    Column("kind", String(8), nullable=False),
+                    Column("subject", String(128), nullable=False),
+                    Column("issued_at", DateTime, nullable=False),
+                    Column("used_at", DateTime))
+OAUTH_CODE_MINUTES = 5
 
 # Events that do not open the customer-service window (WeChat counts messages, subscribing,
 # scanning a QR code and the click/scan kinds of menu, not links, reported locations or receipts).
@@ -261,5 +270,25 @@ class FakeStore:
 
     def reset(self) -> None:
         with self.engine.begin() as c:
-            for t in (calls, tokens, faults, followers, media, wecom_cards, card_codes):
+            for t in (calls, tokens, faults, followers, media, wecom_cards, card_codes, oauth_codes):
                 c.execute(delete(t))
+
+    # -- 网页授权 codes ----------------------------------------------------------------------------------
+    def issue_oauth_code(self, kind: str, subject: str, now: datetime) -> str:
+        code = secrets.token_hex(16)
+        with self.engine.begin() as c:
+            c.execute(insert(oauth_codes).values(code=code, kind=kind, subject=subject,
+                                                 issued_at=now.replace(tzinfo=None)))
+        return code
+
+    def spend_oauth_code(self, code: str, kind: str, now: datetime) -> tuple[str | None, str]:
+        """(the subject, "ok") once; then (None, "used"); (None, "invalid") for an unknown, another
+        kind's or an expired code."""
+        naive = now.replace(tzinfo=None)
+        with self._lock, self.engine.begin() as c:
+            row = c.execute(select(oauth_codes).where(oauth_codes.c.code == code, oauth_codes.c.kind == kind)).first()
+            if row is None or naive - row.issued_at > timedelta(minutes=OAUTH_CODE_MINUTES):
+                return None, "invalid"
+            spent = c.execute(update(oauth_codes).where(oauth_codes.c.code == code, oauth_codes.c.used_at.is_(None))
+                              .values(used_at=naive))
+            return (row.subject, "ok") if spent.rowcount == 1 else (None, "used")

@@ -19,7 +19,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.exc import OperationalError
 
 from bot import learning
-from handlers import promises
+from handlers import notices, polls, promises
 from storage.db import transaction
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,9 @@ class Scheduler:
         reload_classifier(svc)
         with transaction(svc.sessions) as session:
             queued = promises.sweep(session, svc.clock.now(), svc.directory, svc.intake.grid_by_id)
+        with transaction(svc.sessions) as session:      # polls past their deadline, day-before reminders
+            tz = svc.config.community.timezone
+            queued += polls.close_due(session, svc.clock.now(), tz) + notices.remind_due(session, svc.clock.now(), tz)
         if queued:
             self.wake()
 

@@ -93,7 +93,7 @@ def build_services(cfg: Config, clock: Clock, *, migrate: bool = True, base_url:
     models = Models(cfg.nlp.model_root)      # a model retrained from corrections wins, once there is one
     intake = Intake(IntakeSettings.from_config(cfg), clock, classify=models.classify, grids=grids,
                     directory=directory, sync_grids=lambda session: repo.sync_grids(session, cfg.grids))
-    staff_desk = StaffDesk(directory, clock, intake, photo_link=_photo_links(cfg, base))
+    staff_desk = StaffDesk(directory, clock, intake, photo_link=_photo_links(cfg, base), base_url=base)
     spool = Spool(cfg.inbound.spool)
     committee = directory.with_role(Role.COMMITTEE)
     receiver = Receiver(sessions, {"mp": intake, "wecom": staff_desk}, clock, cfg.inbound, spool=spool,

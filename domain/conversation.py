@@ -14,6 +14,7 @@ class Mode(StrEnum):
     MENU = "menu"                  # a category menu is open for ticket_id
     PHOTO_WORDS = "photo_words"    # a photo-only ticket waits for the words that say what it is
     CALLBACK = "callback"          # after "人工": waiting for a phone number or a time to be called
+    ROOM = "room"                  # a vote answered by someone with no registered room: waiting for it
 
 
 class Input(StrEnum):
@@ -30,15 +31,17 @@ LISTENS: dict[Mode, dict[Input, str]] = {
     Mode.MENU: {Input.MENU_NUMBER: "choose_category"},
     Mode.PHOTO_WORDS: {Input.TEXT: "fill_photo_ticket"},
     Mode.CALLBACK: {Input.TEXT: "callback_details"},
+    Mode.ROOM: {Input.TEXT: "vote_room"},
 }
 KEEPS: dict[Mode, frozenset[Input]] = {
     Mode.IDLE: frozenset(),
     Mode.MENU: frozenset({Input.PHOTO, Input.LOCATION}),
     Mode.PHOTO_WORDS: frozenset({Input.PHOTO, Input.LOCATION}),
     Mode.CALLBACK: frozenset({Input.PHOTO, Input.LOCATION}),
+    Mode.ROOM: frozenset({Input.PHOTO, Input.LOCATION}),
 }
 EXPIRES: dict[Mode, timedelta] = {Mode.MENU: timedelta(hours=1), Mode.PHOTO_WORDS: timedelta(minutes=10),
-                                  Mode.CALLBACK: timedelta(minutes=30)}
+                                  Mode.CALLBACK: timedelta(minutes=30), Mode.ROOM: timedelta(minutes=30)}
 
 
 @dataclass

@@ -31,6 +31,7 @@ from handlers.directory import Directory
 from handlers.inbound import Inbound
 from handlers.intents import Intent, beyond_callback, detect, find_call_time, is_bare_answer
 from handlers.new_ticket import new_ticket_values, reasons
+from handlers.poll_answers import PollAnswers
 from handlers.referrals import Referral, Referrals
 from handlers.render import onsite_promise
 from handlers.routing import GridRule, parse_buildings, route
@@ -87,6 +88,7 @@ class Intake:
         # grids by name, as synced from config at start (None: read them from the database)
         self.grids = grids
         self._grid_ids = {g.id: g for g in grids.values()} if grids else {}
+        self.polls = PollAnswers(settings.timezone, lambda text: self.classify(text))
         # a worker that started while the database was down syncs its grids with the first message
         self._sync_grids = sync_grids if grids is None else None
 
@@ -181,6 +183,17 @@ class Intake:
             answered = self._callback_details(session, r, conv, actor, text, now, act)
             if answered is not None:
                 return answered
+        if action == "vote_room" or self.polls.wants(r, text):
+            answered = (self.polls.vote_room if action == "vote_room" else self.polls.handle)(session, r, conv, text, now)
+            if answered is not None:
+                return answered, None
+        reply, ticket_id = self._not_poll_text(session, r, conv, actor, text, now, act, number, action)
+        if r.asked_poll_id is not None and reply:      # a complaint mid-questionnaire: then how to go on
+            reply += self.polls.reminder(session, r, now)
+        return reply, ticket_id
+
+    def _not_poll_text(self, session, r: Resident, conv: Conversation, actor: Actor, text: str, now: datetime,
+                       act: repo.Activity, number, action):
         intent = detect(text)
         if intent is not None:
             answered = self._intent(session, r, conv, actor, intent, now)
@@ -381,7 +394,7 @@ class Intake:
         t, out = self._new_ticket(session, r, conv, actor, grid, c.category, text, loc, now, c=c, confirmed=not menu,
                                   hold=hold)
         effects.apply(session, t, out, actor, now, self.d, grid)
-        lead = self._alert(c)
+        lead = replies.danger_lead(c)
         if menu:
             options = c.menu or [code for code, _ in c.top if code != categories.OTHER][:3] + [categories.OTHER]
             conv.enter(Mode.MENU, now, t.id, options)
@@ -445,7 +458,7 @@ class Intake:
         self._remember_building(r, c.location)
         if repo.add_follower(session, t, r.id, now):
             repo.add_event(session, t, actor.tag, "plus_one", now, text=nlp.mask_pii(text)[:200], emergency=True)
-        return self._alert(c) + replies.emergency_joined(t.code, grid.leader_name), t.id
+        return replies.danger_lead(c) + replies.emergency_joined(t.code, grid.leader_name), t.id
 
     def open_for_staff(self, session, staff: Actor, text: str, source: Source, now: datetime) -> str:
         """/new: a ticket staff file for a hotline call, a walk-in or a patrol (未诉先办); classified
@@ -508,7 +521,7 @@ class Intake:
                                pushed=not held)
         session.flush()
         effects.apply(session, t, out, actor, now, self.d, grid)
-        return self._alert(c) + self._accepted(t, grid, t.location_text is not None), t.id
+        return replies.danger_lead(c) + self._accepted(t, grid, t.location_text is not None), t.id
 
     def _location(self, session, r: Resident, conv: Conversation, actor: Actor, msg: Inbound, now: datetime):
         label = msg.label or f"{msg.latitude:.5f},{msg.longitude:.5f}"
@@ -577,13 +590,3 @@ class Intake:
         if loc is not None:
             t.location_text = loc.label()[:128]
             t.building, t.unit, t.room = loc.building, loc.unit, loc.room
-
-    @staticmethod
-    def _alert(c: Classification) -> str:
-        """The line that leads the reply when the message may report a danger to life (the @all page
-        itself is a notice of the ticket's opening, sent once per ticket)."""
-        if c.emergency is not None:
-            return replies.emergency_first(c.emergency.advice) + "\n"
-        if c.caution is not None:
-            return replies.caution_first(c.caution.number) + "\n"
-        return ""

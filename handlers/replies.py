@@ -285,3 +285,13 @@ def points_changed(e, balance: int) -> str:
     else:
         change = f"您的一笔积分（{e.name} {-e.amount} 分）已撤销{why}。"
     return change + f"现有 {balance} 分，回复“积分”查看记录。有疑问请回复“人工”。"
+
+
+def danger_lead(c) -> str:
+    """The line that leads the reply when a classified message may report a danger to life (the
+    @all page itself is a notice of the ticket's opening, sent once per ticket)."""
+    if c.emergency is not None:
+        return emergency_first(c.emergency.advice) + "\n"
+    if c.caution is not None:
+        return caution_first(c.caution.number) + "\n"
+    return ""

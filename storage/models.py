@@ -43,6 +43,12 @@ class Resident(Base):
     last_seen_at: Mapped[datetime]
     # the name the resident agreed to show on the monthly points ranking ("积分实名 张阿姨"); None: anonymous
     points_name: Mapped[str | None] = mapped_column(String(32))
+    # the room the resident registered ("登记房号"): a vote counts one per household (domain/consultation.py)
+    unit: Mapped[str | None] = mapped_column(String(8))
+    room: Mapped[str | None] = mapped_column(String(16))
+    # the questionnaire waiting for this resident's answers (read with every message at no extra cost:
+    # handlers/poll_answers.py); cleared when they finish or the poll closes. No FK: a pointer, not data.
+    asked_poll_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class Grid(Base):
@@ -369,3 +375,89 @@ class PointEntry(Base):
                       CheckConstraint("(kind = 'award' AND amount > 0) OR (kind = 'redeem' AND amount < 0) "
                                       "OR (kind = 'reverse' AND amount <> 0)", name="ck_point_entry_sign"),
                       CheckConstraint("(kind = 'reverse') = (reverses_id IS NOT NULL)", name="ck_point_entry_reverses"))
+
+
+class Poll(Base):
+    """问卷 or 表决 (domain/consultation.py). The questions are fixed once residents are asked, so
+    they live on the row as JSON; the audience is resolved into poll_invite rows when it is sent."""
+    __tablename__ = "poll"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))                # survey | vote
+    questions: Mapped[list] = mapped_column(JSON)               # [Question.to_json()]
+    audience: Mapped[dict] = mapped_column(JSON)                # {"all"} | {"buildings", "grids", "category"}
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    rule: Mapped[str | None] = mapped_column(String(16))        # votes: majority | three_quarters | two_thirds
+    quorum: Mapped[str | None] = mapped_column(String(8))       # votes: a fraction of households, "2/3"
+    households: Mapped[int | None] = mapped_column(Integer)     # votes: eligible households, as staff gave it
+    deadline: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(8), default="open")   # open | closed
+    created_by: Mapped[str] = mapped_column(String(96))         # staff:<userid>
+    created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    outcome: Mapped[dict | None] = mapped_column(JSON)          # the final report's figures, kept as closed
+    __table_args__ = (Index("ix_poll_due", "status", "deadline"),
+                      CheckConstraint("kind IN ('survey', 'vote')", name="ck_poll_kind"))
+
+
+class PollInvite(Base):
+    """A resident asked a poll, and how far they got (step: the next question to ask)."""
+    __tablename__ = "poll_invite"
+    poll_id: Mapped[int] = mapped_column(ForeignKey("poll.id"), primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"), primary_key=True)
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    prompted_at: Mapped[datetime | None]      # the last time a question was put to them
+    done_at: Mapped[datetime | None]
+
+
+class PollAnswer(Base):
+    """One answer to one question; changed in place until the deadline (the last word counts).
+    household: a vote's room key; unique per question, so a household votes once."""
+    __tablename__ = "poll_answer"
+    poll_id: Mapped[int] = mapped_column(ForeignKey("poll.id"), primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[object | None] = mapped_column(JSON)          # option index, [indexes], 1-5, words; null: skipped
+    household: Mapped[str | None] = mapped_column(String(48))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("poll_id", "position", "household", name="uq_poll_answer_household"),)
+
+
+class Notice(Base):
+    """A notice to residents (停水通知, 居民代表会议, a volunteer call), optionally with sign-up:
+    capacity places, then a waiting list; a reminder the day before event_at."""
+    __tablename__ = "notice"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    audience: Mapped[dict] = mapped_column(JSON)
+    signup: Mapped[bool] = mapped_column(Boolean, default=False)
+    capacity: Mapped[int | None] = mapped_column(Integer)       # None: no limit
+    event_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String(96))
+    created_at: Mapped[datetime]
+    reminded_at: Mapped[datetime | None]
+    __table_args__ = (Index("ix_notice_remind", "reminded_at", "event_at"),)
+
+
+class NoticeRecipient(Base):
+    __tablename__ = "notice_recipient"
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notice.id"), primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"), primary_key=True)
+    __table_args__ = (Index("ix_notice_recipient_resident", "resident_id", "notice_id"),)
+
+
+class NoticeSignup(Base):
+    """报名: in (has a place), waiting (in line by id), cancelled. Attendance is recorded by staff."""
+    __tablename__ = "notice_signup"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notice.id"))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"))
+    status: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    attended_at: Mapped[datetime | None]
+    attended_by: Mapped[str | None] = mapped_column(String(96))
+    __table_args__ = (UniqueConstraint("notice_id", "resident_id"),
+                      CheckConstraint("status IN ('in', 'waiting', 'cancelled')", name="ck_notice_signup_status"))

@@ -30,8 +30,8 @@ from nlp.extract import mask_pii
 from storage import repositories as repo
 from storage import search
 from storage.db import transaction
-from storage.models import (InboundMessage, Outbox, PointEntry, Resident, Ticket, TicketEvent, TicketFollower, TicketParty,
-                            TicketRating)
+from storage.models import (InboundMessage, NoticeSignup, Outbox, PointEntry, PollAnswer, Resident, Ticket, TicketEvent,
+                            TicketFollower, TicketParty, TicketRating)
 
 ERASED_TEXT = "（已删除）"                 # a message text the resident asked us to delete
 ERASED_TICKET_TEXT = "（居民已要求删除）"    # a ticket's text, ditto (storage.corrections must skip it)
@@ -222,7 +222,8 @@ def export_resident(session: Session, openid: str) -> dict | None:
                                         .order_by(TicketRating.id))] if r else []
     return {
         "openid": openid,
-        "resident": _row(r, "building", "phone", "state", "points_name", "created_at", "last_seen_at") if r else None,
+        "resident": _row(r, "building", "unit", "room", "phone", "state", "points_name", "created_at",
+                         "last_seen_at") if r else None,
         "tickets": tickets,
         "following": following,
         "events": events,
@@ -233,6 +234,12 @@ def export_resident(session: Session, openid: str) -> dict | None:
         "points": [{"ticket": codes.get(x.ticket_id), **_row(x, "created_at", "kind", "amount", "name", "reason")}
                    for x in session.scalars(select(PointEntry).where(PointEntry.resident_id == r.id)
                                             .order_by(PointEntry.id))] if r else [],
+        "poll_answers": [{"poll": a.poll_id, **_row(a, "position", "value", "household", "created_at", "updated_at")}
+                         for a in session.scalars(select(PollAnswer).where(PollAnswer.resident_id == r.id)
+                                                  .order_by(PollAnswer.poll_id, PollAnswer.position))] if r else [],
+        "signups": [{"notice": x.notice_id, **_row(x, "status", "created_at", "attended_at")}
+                    for x in session.scalars(select(NoticeSignup).where(NoticeSignup.resident_id == r.id)
+                                             .order_by(NoticeSignup.id))] if r else [],
         "sent_to_resident": [{**_row(o, "created_at", "sent_at", "status", "channel"),
                               "kind": (o.payload or {}).get("kind"), "content": (o.payload or {}).get("content")}
                              for o in sent],
@@ -274,6 +281,13 @@ def erase_resident(session: Session, openid: str, now: datetime) -> dict | None:
 
     if r is not None:
         r.openid, r.building, r.phone, r.state, r.points_name = token, None, None, {}, None
+        r.unit, r.room = None, None
+        # answers stay counted (a vote's tally must not change after the fact); words and room go
+        for a in session.scalars(select(PollAnswer).where(PollAnswer.resident_id == r.id)):
+            if isinstance(a.value, str):
+                a.value = ERASED_TEXT
+            if a.household:        # a random key: still one household in the count, no longer a room
+                a.household = "erased-" + secrets.token_hex(6)
 
     # Their tickets: what they wrote and where they are (room, map position) go; the building and
     # unit of the problem stay for the grid's statistics.

@@ -40,11 +40,14 @@ _BUMP_COUNTER = {"postgresql": _counter_upsert(postgresql), "sqlite": _counter_u
 class ResidentRow:
     """A resident as the intake flow reads and changes it: plain attributes, no unit of work;
     save_resident() writes what changed (one UPDATE, or none)."""
-    __slots__ = ("id", "openid", "building", "state", "last_seen_at", "_saved")
+    __slots__ = ("id", "openid", "building", "state", "last_seen_at", "asked_poll_id", "_saved")
     _FIELDS = ("building", "state", "last_seen_at")
 
-    def __init__(self, id: int, openid: str, building: str | None, state: dict | None, last_seen_at: datetime):
+    def __init__(self, id: int, openid: str, building: str | None, state: dict | None, last_seen_at: datetime,
+                 asked_poll_id: int | None = None):
         self.id, self.openid, self.building, self.state, self.last_seen_at = id, openid, building, state or {}, last_seen_at
+        # read only: the poll waiting for an answer (storage/consult.py writes it, never save_resident)
+        self.asked_poll_id = asked_poll_id
         self._saved = self._values()
 
     def _values(self) -> tuple:      # state copied: a change made in place is a change too
@@ -558,7 +561,7 @@ def _activity_select():
                for s in since]
     messages = select(func.count()).where(m.c.openid == _R.c.openid,
                                           m.c.received_at >= bindparam("minute", type_=m.c.received_at.type))
-    return select(_R.c.id, _R.c.building, _R.c.state, _R.c.last_seen_at,
+    return select(_R.c.id, _R.c.building, _R.c.state, _R.c.last_seen_at, _R.c.asked_poll_id,
                   tickets[0].label("n_hour"), tickets[1].label("n_day"), messages.scalar_subquery().label("n_minute")
                   ).where(_R.c.openid == bindparam("openid"))
 
@@ -574,7 +577,7 @@ def resident_with_activity(session: Session, openid: str, now: datetime, *, hour
         "openid": openid, "hour": hour, "day": day, "minute": minute}).first()
     if row is None:                    # first contact: created as resident() does, nothing done yet
         return resident(session, openid, now), Activity()
-    r = ResidentRow(row.id, openid, row.building, row.state, row.last_seen_at)
+    r = ResidentRow(row.id, openid, row.building, row.state, row.last_seen_at, row.asked_poll_id)
     if (now - r.last_seen_at).total_seconds() > 60:   # as resident(): not on every message
         r.last_seen_at = now
     return r, Activity(row.n_hour, row.n_day, row.n_minute)

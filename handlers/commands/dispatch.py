@@ -39,13 +39,14 @@ class Ctx:
 
 
 class StaffDesk:
-    def __init__(self, directory: Directory, clock: Clock, intake=None, photo_link=None):
+    def __init__(self, directory: Directory, clock: Clock, intake=None, photo_link=None, base_url: str | None = None):
         self.d = directory
         self.staff = directory.staff
         self.tz = directory.tz
         self.clock = clock
         self.intake = intake              # /new opens tickets the way a resident's report does
         self._photo_link = photo_link     # attachment id -> a signed link the staff app opens
+        self.base_url = base_url          # the bot's public address: links residents open (a poll's page)
 
     @classmethod
     def from_config(cls, cfg, clock: Clock, intake=None, photo_link=None) -> "StaffDesk":
