@@ -38,6 +38,9 @@ ROBOT_KEY = re.compile(r"[0-9A-Za-z]{8}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z
 LOCAL_PREFIX = "local"   # every credential in local mode starts with this (wxlocal…, wwlocal…, local-…)
 
 
+DEFAULT_COMMUNITY = "default"   # the one community of a config without `communities:`
+
+
 class ConfigError(Exception):
     """One line for the operator: which field is wrong and how to fix it."""
 
@@ -57,6 +60,7 @@ class GridConfig(_Model):
     places: list[str] = []         # named places without numbers: 东门, B区
     leader: Leader
     robot_key: str = Field(min_length=1)
+    community: str | None = None   # communities[].code, when one deployment serves several
 
     @field_validator("buildings")
     @classmethod
@@ -107,6 +111,7 @@ class StaffMember(_Model):
     name: str = Field(min_length=1)
     role: Literal["committee", "owners", "property", "party", "street", "grid_leader"]
     party: str | None = None       # the party (parties[].code) a property or outside member belongs to
+    community: str | None = None   # communities[].code they work in; None: every community (街道, outside bodies)
 
 
 class PartyConfig(_Model):
@@ -318,6 +323,10 @@ class CommunityConfig(_Model):
     name: str = "社区"
     timezone: str = "Asia/Shanghai"
     hotline: str = ""
+    # several communities in one deployment (a 街道): each entry of `communities:` has a code, and
+    # the words that name it in a resident's message on the shared account (its name is one)
+    code: str = Field(default=DEFAULT_COMMUNITY, pattern=r"^[a-z][a-z0-9_]{1,31}$")
+    places: list[str] = []
 
     @field_validator("timezone")
     @classmethod
@@ -335,6 +344,9 @@ class CommunityConfig(_Model):
 class Config(_Model):
     mode: Literal["local", "production"] = "local"
     community: CommunityConfig = CommunityConfig()
+    # optional: a 街道's communities in one deployment; each grid names its community. Empty: the one
+    # `community:` above is the only one (code "default"), and nothing else changes.
+    communities: list[CommunityConfig] = []
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
     wechat: WeChatConfig
@@ -362,7 +374,9 @@ class Config(_Model):
             raise ValueError("grids: two grids share a name")
         if self.default_grid not in names:
             raise ValueError(f"default_grid: '{self.default_grid}' is not one of the grids {names}")
-        _no_overlap(self.grids)
+        self._check_communities()
+        for code in self.community_codes():
+            _no_overlap([g for g in self.grids if self.community_of_grid(g) == code])
         codes = {p.code for p in self.parties}
         if len(codes) != len(self.parties):
             raise ValueError("parties: two parties share a code")
@@ -409,6 +423,36 @@ class Config(_Model):
         out += [(f"grids[{i}].robot_key", g.robot_key) for i, g in enumerate(self.grids)]
         out += [(f"parties[{i}].robot_key", p.robot_key) for i, p in enumerate(self.parties) if p.robot_key]
         return out
+
+    def _check_communities(self) -> None:
+        codes = self.community_codes()
+        if len(set(codes)) != len(codes):
+            raise ValueError("communities: two communities share a code")
+        if self.communities and any(c.timezone != self.community.timezone for c in self.communities):
+            raise ValueError("communities: one deployment keeps one time zone: set it in community.timezone")
+        for i, g in enumerate(self.grids):
+            if self.communities and g.community is None:
+                raise ValueError(f"grids[{i}].community: required when communities are listed; one of {codes}")
+            if g.community is not None and g.community not in codes:
+                raise ValueError(f"grids[{i}].community: '{g.community}' is not one of the communities {codes}")
+        for i, st in enumerate(self.staff):
+            if st.community is not None and st.community not in codes:
+                raise ValueError(f"staff[{i}].community: '{st.community}' is not one of the communities {codes}")
+            if len(codes) > 1 and st.community is None and st.role in ("committee", "owners", "property"):
+                raise ValueError(f"staff[{i}].community: a {st.role} member works in one community; one of {codes}")
+        empty = [c for c in codes if not any(self.community_of_grid(g) == c for g in self.grids)]
+        if empty:
+            raise ValueError(f"communities: '{empty[0]}' has no grid; give one of the grids community: {empty[0]}")
+
+    def all_communities(self) -> list[CommunityConfig]:
+        """Every community served: `communities:`, or the one `community:` (code "default")."""
+        return list(self.communities) or [self.community]
+
+    def community_codes(self) -> list[str]:
+        return [c.code for c in self.all_communities()]
+
+    def community_of_grid(self, g: GridConfig) -> str:
+        return g.community or self.all_communities()[0].code
 
     @property
     def local_mode(self) -> bool:

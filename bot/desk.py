@@ -117,8 +117,12 @@ def tickets():
     f = dq.TicketFilter.from_args(request.args)
     with svc.sessions() as s:
         rows, total = dq.list_tickets(s, g.actor, f, svc.config.community.timezone, svc.clock.now())
-        grids = {gr.id: gr.name for gr in s.query(Grid)}
+        mine = s.query(Grid).filter(Grid.community == g.actor.community) if g.actor.community else s.query(Grid)
+        grids = {gr.id: gr.name for gr in mine}
+        communities = ([(c.code, c.name) for c in svc.config.communities]
+                       if svc.config.communities and g.actor.community is None else [])
         return render_template("desk/tickets.html", rows=rows, total=total, f=f, grids=grids, actor=g.actor,
+                               communities=communities,
                                pages=max(1, -(-total // dq.PER_PAGE)), now=svc.clock.now(), count_cap=dq.COUNT_CAP,
                                role_name=ROLE_NAMES[g.actor.role], **_choices())
 

@@ -15,6 +15,7 @@ from bot.desk_reports import _xlsx
 from domain import consultation as cs
 from handlers import consult_words as words
 from handlers import polls
+from handlers.commands.polls import visible
 from storage import consult
 from storage.db import transaction
 from storage.models import Poll
@@ -28,9 +29,9 @@ def _grids():
     return svc.intake.s.grid_rules
 
 
-def _may(audience: dict) -> None:
+def _may(audience: dict, community: str | None = None) -> None:
     try:
-        polls.may_ask(g.actor, audience, {r.name: r.buildings for r in _grids()})
+        polls.may_ask(g.actor, audience, {r.name: r.buildings for r in _grids()}, community)
     except polls.PollRefused as e:
         abort(403, description=str(e))
 
@@ -43,7 +44,7 @@ def polls_page():
     svc = _svc()
     with svc.sessions() as s:
         rows = []
-        for p in s.scalars(select(Poll).order_by(Poll.id.desc()).limit(50)):
+        for p in s.scalars(visible(select(Poll), g.actor).order_by(Poll.id.desc()).limit(50)):
             asked, done = consult.invited_count(s, p.id)
             rows.append({"p": p, "asked": asked, "done": done, "audience": words.describe(p.audience)})
     return render_template("desk/polls.html", rows=rows, kinds=KINDS, slots=range(QUESTION_SLOTS),
@@ -98,7 +99,7 @@ def _results(poll_id: int):
         p = s.get(Poll, poll_id)
         if p is None:
             abort(404, description="没有这份问卷")
-        _may(p.audience)
+        _may(p.audience, p.community)
         return polls.results(s, p)
 
 
@@ -121,7 +122,7 @@ def close_poll(poll_id: int):
             p = s.get(Poll, poll_id)
             if p is None:
                 abort(404, description="没有这份问卷")
-            _may(p.audience)
+            _may(p.audience, p.community)
             polls.close(s, p, g.actor, svc.clock.now(), svc.config.community.timezone)
     except polls.PollRefused as e:
         flash(str(e), "error")

@@ -16,8 +16,8 @@ field; free text (the description, staff's result, the address) has phone and ID
 (nlp.mask_pii) and room numbers dropped ("3号楼502" -> "3号楼"). Fields that POST may carry about the
 person (email, first_name, last_name, phone, account_id, device_id) are not kept.
 
-jurisdiction_id: one jurisdiction, the community's name (community.name); it may be left out, and
-any other value is 404. Errors are the spec's list ([{"code", "description"}] / <errors><error>) with
+jurisdiction_id: a community's name or code (several in a deployment serving a 街道); left out, the
+whole deployment; any other value is 404. Errors are the spec's list ([{"code", "description"}] / <errors><error>) with
 the HTTP status: 400 a missing or bad argument, 403 a missing or bad api_key, 404 what is not here."""
 from __future__ import annotations
 
@@ -39,13 +39,13 @@ from domain.access import Actor
 from domain.conversation import Conversation
 from domain.states import ACTIVE, EventKind, Role, Source, Status, status_name
 from handlers import effects
-from handlers.routing import route
+from handlers.routing import route_in
 from nlp import categories
 from nlp.datafile import load_yaml
 from nlp.types import Location
 from storage import repositories as repo
 from storage.db import transaction
-from storage.models import Ticket, TicketEvent
+from storage.models import Grid, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
@@ -74,11 +74,17 @@ def _fmt(fmt: str) -> str:
     return fmt
 
 
-def _check_jurisdiction() -> None:
+def _check_jurisdiction() -> str | None:
+    """The community a request names (by name or code), or None when it names none."""
     given = (request.values.get("jurisdiction_id") or "").strip()
-    if given and given != _svc().config.community.name:
-        raise _Problem(404, f"jurisdiction_id '{given}' was not found: this endpoint serves "
-                            f"'{_svc().config.community.name}' only")
+    if not given:
+        return None
+    served = _svc().config.all_communities()
+    for c in served:
+        if given in (c.name, c.code):
+            return c.code
+    raise _Problem(404, f"jurisdiction_id '{given}' was not found: this endpoint serves "
+                        + ", ".join(f"'{c.name}'" for c in served))
 
 
 @bp.errorhandler(_Problem)
@@ -244,10 +250,12 @@ def _when(name: str, tz: ZoneInfo) -> datetime | None:
 @bp.get("/requests.<fmt>")
 def list_requests(fmt: str):
     fmt = _fmt(fmt)
-    _check_jurisdiction()
+    community = _check_jurisdiction()
     svc = _svc()
     tz = ZoneInfo(svc.config.community.timezone)
     q = select(Ticket)
+    if community is not None and svc.config.communities:
+        q = q.where(Ticket.grid_id.in_(select(Grid.id).where(Grid.community == community)))
     ids = _listed("service_request_id")
     if ids:                                           # "this overrides all other arguments"
         q = q.where(Ticket.code.in_(ids[:MAX_REQUESTS]))
@@ -345,14 +353,14 @@ def create_request(fmt: str):
         name = client.name if client is not None else None
     if name is None:
         raise _Problem(403, "api_key was not provided" if not key else "api_key is not valid")
-    _check_jurisdiction()
+    community = _check_jurisdiction()
     code, description, address, point = _arguments(form)
     now = svc.clock.now()
     tz = ZoneInfo(svc.config.community.timezone)
     actor = Actor(Role.SYSTEM, f"open311:{name}", f"Open311 {name}")
     with transaction(svc.sessions) as s:
         t, c = open_request(svc.intake, s, actor, code, f"{address} {description}" if address else description,
-                            point, now, via=name)
+                            point, now, via=name, community=community)
     svc.wake_outbox()
     log.info("open311: %s opened #%s (%s)", name, t.code, code)
     notice = _notice(t, tz)
@@ -361,13 +369,15 @@ def create_request(fmt: str):
     return render(fmt, "service_requests", "request", [{"service_request_id": t.code, "service_notice": notice}])
 
 
-def open_request(intake, session, actor: Actor, category: str, text: str, point, now: datetime, *, via: str):
+def open_request(intake, session, actor: Actor, category: str, text: str, point, now: datetime, *, via: str,
+                 community: str | None = None):
     """A ticket the way /new opens one (Intake.open_for_staff): classified for its place and any
     emergency, routed, opened by the domain and pushed to the grid, but filed under the service_code
     the client chose and recorded with source open311. Returns (ticket values, classification)."""
     c = intake.classify(text)
     loc = c.location
-    grid_name, _located = route(loc, list(intake.s.grid_rules), intake.s.default_grid)
+    grid_name, _located, _ = route_in(loc, text, intake.s.grid_rules, intake.s.default_grid, intake.s.communities,
+                                      community)
     grid = (intake.grids or {}).get(grid_name) or repo.grid_by_name(session, grid_name)
     conv = Conversation(location={"lat": point[0], "lng": point[1]} if point else None)
     t, out = intake._new_ticket(session, None, conv, actor, grid, category, text, loc, now, c=c,

@@ -75,7 +75,7 @@ def build_services(cfg: Config, clock: Clock, *, migrate: bool = True, base_url:
     sessions = make_session_factory(engine)
     try:
         with transaction(sessions) as s:
-            grids = repo.sync_grids(s, cfg.grids)
+            grids = repo.sync_grids(s, cfg.grids, cfg.community_of_grid)
     except SQLAlchemyError as e:
         # a web worker restarted during a database outage must still boot, answer and spool (else
         # gunicorn halts the whole server): the grids are synced with the first message instead
@@ -92,7 +92,7 @@ def build_services(cfg: Config, clock: Clock, *, migrate: bool = True, base_url:
                     "from the State Council's notice (or pin a newer chinesecalendar)", "、".join(map(str, missing)))
     models = Models(cfg.nlp.model_root)      # a model retrained from corrections wins, once there is one
     intake = Intake(IntakeSettings.from_config(cfg), clock, classify=models.classify, grids=grids,
-                    directory=directory, sync_grids=lambda session: repo.sync_grids(session, cfg.grids))
+                    directory=directory, sync_grids=lambda session: repo.sync_grids(session, cfg.grids, cfg.community_of_grid))
     staff_desk = StaffDesk(directory, clock, intake, photo_link=_photo_links(cfg, base), base_url=base)
     spool = Spool(cfg.inbound.spool)
     committee = directory.with_role(Role.COMMITTEE)

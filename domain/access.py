@@ -122,6 +122,7 @@ class Actor:
     grid: str | None = None      # the grid a leader leads
     party: str | None = None     # the party a property/outside member belongs to
     resident_id: int | None = None
+    community: str | None = None  # the community they work in; None: all (街道, outside bodies, one community)
 
     @property
     def tag(self) -> str:

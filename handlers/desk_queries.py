@@ -31,6 +31,7 @@ SEES_ALL = frozenset({Role.COMMITTEE, Role.STREET})
 class TicketFilter:
     """The list's filters, as the form sends them (every field optional)."""
     status: str = "active"          # active | done | ended | all | a Status value
+    community: str = ""             # a community's code (a deployment serving several: the 街道 compares)
     category: str = ""
     grid: str = ""
     party: str = ""
@@ -46,7 +47,8 @@ class TicketFilter:
     @classmethod
     def from_args(cls, args) -> "TicketFilter":
         f = cls(**{k.name: (args.get(k.name) or "").strip() for k in fields(cls)
-                   if k.name in ("status", "category", "grid", "party", "source", "since", "until", "q")})
+                   if k.name in ("status", "community", "category", "grid", "party", "source", "since", "until",
+                                 "q")})
         f.status = f.status or "active"
         f.overdue, f.emergency = args.get("overdue") == "1", args.get("emergency") == "1"
         try:
@@ -87,6 +89,8 @@ def _grid_id(session: Session, name: str | None) -> int | None:
 
 def scope(stmt: Select, session: Session, actor: Actor) -> Select:
     """`stmt` (over Ticket) limited to the tickets `actor` may see."""
+    if actor.community is not None:          # several communities: nobody but the 街道 sees another's
+        stmt = stmt.where(Ticket.grid_id.in_(select(Grid.id).where(Grid.community == actor.community)))
     if actor.role in SEES_ALL:
         return stmt
     if actor.role == Role.GRID_LEADER:
@@ -110,6 +114,8 @@ def filtered(session: Session, actor: Actor, f: TicketFilter, tz: str, now: date
         stmt = stmt.where(Ticket.status == f.status)
     if f.category:
         stmt = stmt.where(Ticket.category == f.category)
+    if f.community:
+        stmt = stmt.where(Ticket.grid_id.in_(select(Grid.id).where(Grid.community == f.community)))
     if f.grid:
         stmt = stmt.where(Ticket.grid_id == _grid_id(session, f.grid))
     if f.party:

@@ -35,14 +35,17 @@ class Directory:
         parties = {p.code: Party(p.code, p.name, p.kind, tuple(s.userid for s in cfg.staff if s.party == p.code),
                                  p.robot_key) for p in cfg.parties}
         staff: dict[str, Actor] = {}
+        several = len(cfg.community_codes()) > 1       # with one community, nobody's scope narrows
         for s in cfg.staff:
             party = s.party or next((p.code for p in parties.values() if p.kind == s.role), None)
-            staff[s.userid] = Actor(Role(s.role), s.userid, s.name, party=party)
+            staff[s.userid] = Actor(Role(s.role), s.userid, s.name, party=party,
+                                    community=s.community if several else None)
         for g in cfg.grids:
             known = staff.get(g.leader.wecom_userid)
             role = known.role if known else Role.GRID_LEADER
             staff[g.leader.wecom_userid] = Actor(role, g.leader.wecom_userid, g.leader.name, grid=g.name,
-                                                 party=known.party if known else None)
+                                                 party=known.party if known else None,
+                                                 community=cfg.community_of_grid(g) if several else None)
         return cls(staff, parties, policy_from_config(cfg), cfg.community.timezone,
                    {g.name: g.leader.wecom_userid for g in cfg.grids}, cfg.wecom.cards)
 

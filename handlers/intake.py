@@ -30,11 +30,11 @@ from handlers.commands.registry import ticket_code
 from handlers.directory import Directory
 from handlers.inbound import Inbound
 from handlers.intents import Intent, beyond_callback, detect, find_call_time, is_bare_answer
-from handlers.new_ticket import new_ticket_values, reasons
+from handlers.new_ticket import new_ticket_values, reasons, remember_building, set_location
 from handlers.poll_answers import PollAnswers
 from handlers.referrals import Referral, Referrals
 from handlers.render import onsite_promise
-from handlers.routing import GridRule, parse_buildings, route
+from handlers.routing import CommunityRule, GridRule, parse_buildings, route_in
 from storage import repositories as repo
 from storage.models import Ticket
 from storage.repositories import ResidentRow as Resident
@@ -65,16 +65,21 @@ class IntakeSettings:
     limits: Limits = Limits()
     referrals: Referrals = field(default_factory=Referrals.default)
     points: object | None = None       # config points: rules and catalogue, for the staff commands (/points)
+    communities: tuple[CommunityRule, ...] = ()   # several communities on one account (empty: one)
 
     @classmethod
     def from_config(cls, cfg) -> "IntakeSettings":
-        rules = tuple(GridRule(g.name, parse_buildings(g.buildings), tuple(g.places)) for g in cfg.grids)
+        rules = tuple(GridRule(g.name, parse_buildings(g.buildings), tuple(g.places), cfg.community_of_grid(g))
+                      for g in cfg.grids)
+        communities = tuple(CommunityRule(c.code, tuple({c.name, c.name.removesuffix("社区"), *c.places}),
+                                          next(g.name for g in cfg.grids if cfg.community_of_grid(g) == c.code))
+                            for c in cfg.all_communities()) if cfg.communities else ()
         lim = cfg.limits
         limits = Limits(lim.resident_tickets_per_hour, lim.resident_tickets_per_day, lim.resident_messages_per_minute)
         referrals = (Referrals.default() if cfg.referrals is None
                      else Referrals([(r.name, r.when, r.say) for r in cfg.referrals]))
         return cls(cfg.community.name, cfg.community.timezone, cfg.community.hotline, rules, cfg.default_grid, limits,
-                   referrals, cfg.points)
+                   referrals, cfg.points, communities)
 
 
 class Intake:
@@ -293,7 +298,7 @@ class Intake:
         if report:                           # a complaint that also left a number: handled as usual too
             reply, ticket_id = self._text(session, r, conv, actor, text, now, act)
         else:
-            self._remember_building(r, nlp.find_location(text))     # "我在3号楼，电话…": 3号楼的居民
+            remember_building(r, nlp.find_location(text))     # "我在3号楼，电话…": 3号楼的居民
             if not phones:                   # a time alone: the number may follow
                 conv.enter(Mode.CALLBACK, now, call_time=when)
         grid = self._grid_for(session, r, None, Conversation())[0]
@@ -388,7 +393,7 @@ class Intake:
     # -- opening a ticket -----------------------------------------------------------------------
     def _open_ticket(self, session, r: Resident, conv: Conversation, actor: Actor, text: str, c: Classification,
                      now: datetime):
-        grid, located, loc = self._grid_for(session, r, c.location, conv)
+        grid, located, loc = self._grid_for(session, r, c.location, conv, text)
         menu = c.low_confidence and c.emergency is None
         hold = None if (c.caution or not menu) else now + HOLD_PUSH     # the push waits for the menu choice
         t, out = self._new_ticket(session, r, conv, actor, grid, c.category, text, loc, now, c=c, confirmed=not menu,
@@ -405,7 +410,7 @@ class Intake:
                       referral: Referral, now: datetime):
         """Beyond the community's remit: recorded (status outside) and answered with where it goes;
         no grid is paged (handlers/referrals.py)."""
-        grid, _located, loc = self._grid_for(session, r, c.location, conv)
+        grid, _located, loc = self._grid_for(session, r, c.location, conv, text)
         t, out = self._new_ticket(session, r, conv, actor, grid, c.category, text, loc, now, c=c, outside=referral.name)
         effects.apply(session, t, out, actor, now, self.d, grid)
         return replies.outside(t.code, referral.name, referral.say), t.id
@@ -435,13 +440,13 @@ class Intake:
 
     def _join_duplicate(self, session, r: Resident, actor: Actor, text: str, c: Classification, now: datetime):
         from nlp.similarity import THRESHOLD, similar
-        grid, _, loc = self._grid_for(session, r, c.location, Conversation())
+        grid, _, loc = self._grid_for(session, r, c.location, Conversation(), text)
         # other residents' tickets only; none located in another building (similar() vetoes those)
         for t in repo.open_tickets_like(session, grid.id, c.category, now - DUPLICATE_WINDOW, exclude_resident=r.id,
                                         building=loc.building if loc is not None else None):
             t_loc = Location(text=t.location_text or "", building=t.building, unit=t.unit, room=t.room) if t.location_text else None
             if similar(text, t.text, loc, t_loc) >= THRESHOLD:
-                self._remember_building(r, c.location)
+                remember_building(r, c.location)
                 if repo.add_follower(session, t, r.id, now):
                     repo.add_event(session, t, actor.tag, "plus_one", now, text=nlp.mask_pii(text)[:200])
                 return replies.duplicate(t.code, t.category), t.id
@@ -450,12 +455,12 @@ class Intake:
     def _join_emergency(self, session, r: Resident, actor: Actor, text: str, c: Classification, now: datetime):
         """A second report of one emergency (same kind, same grid, same building when both say) within
         minutes joins the first: one @all page, every reporter told the number to call."""
-        grid, _, loc = self._grid_for(session, r, c.location, Conversation())
+        grid, _, loc = self._grid_for(session, r, c.location, Conversation(), text)
         t = repo.recent_emergency(session, grid.id, c.emergency.kind, now - EMERGENCY_JOIN,
                                   loc.building if loc is not None else None)
         if t is None or t.resident_id == r.id:
             return None
-        self._remember_building(r, c.location)
+        remember_building(r, c.location)
         if repo.add_follower(session, t, r.id, now):
             repo.add_event(session, t, actor.tag, "plus_one", now, text=nlp.mask_pii(text)[:200], emergency=True)
         return replies.danger_lead(c) + replies.emergency_joined(t.code, grid.leader_name), t.id
@@ -465,7 +470,8 @@ class Intake:
         and routed as a resident's report, recorded with its source and the staff member as actor."""
         c = self.classify(text)
         loc = c.location
-        name, located = route(loc, list(self.s.grid_rules), self.s.default_grid)
+        name, located, _ = route_in(loc, text, self.s.grid_rules, self.s.default_grid, self.s.communities,
+                                    staff.community)
         grid = (self.grids or {}).get(name) or repo.grid_by_name(session, name)
         t, out = self._new_ticket(session, None, Conversation(), staff, grid, c.category, text, loc, now, c=c,
                                   source=source)
@@ -511,8 +517,8 @@ class Intake:
         t.text, t.confidence, t.terms = text, c.confidence, c.terms[:8]
         grid = self.grid_by_id(session, t.grid_id)
         if c.location is not None and t.location_text is None:
-            grid, _, loc = self._grid_for(session, r, c.location, Conversation())
-            self._set_location(t, loc)
+            grid, _, loc = self._grid_for(session, r, c.location, Conversation(), text)
+            set_location(t, loc)
             t.grid_id = grid.id
         held = repo.cancel_pending(session, t.id, "new_ticket")
         out = moves.add_detail(t, actor, now, self.d.policy, category=c.category,
@@ -537,17 +543,21 @@ class Intake:
         return replies.location_kept(label), None
 
     # -- helpers ----------------------------------------------------------------------------------
-    def _grid_for(self, session, r: Resident, loc: Location | None, conv: Conversation):
-        """(grid row, located?, location used). Falls back to the resident's known building or kept place."""
+    def _grid_for(self, session, r: Resident, loc: Location | None, conv: Conversation, text: str = ""):
+        """(grid row, located?, location used). Falls back to the resident's known building or kept
+        place; with several communities, to the community the words name or the resident's last."""
         if loc is None:
             kept = conv.location
             if kept:
                 loc = nlp.find_location(kept["label"]) or Location(text=kept["label"], area=kept["label"])
             elif r.building:
                 loc = Location(text=f"{r.building}号楼", building=r.building)
-        name, located = route(loc, list(self.s.grid_rules), self.s.default_grid)
-        grid = self.grids.get(name) if self.grids else None
-        return grid or repo.grid_by_name(session, name), located, loc
+        name, located, community = route_in(loc, text, self.s.grid_rules, self.s.default_grid, self.s.communities,
+                                            r.community)
+        grid = (self.grids.get(name) if self.grids else None) or repo.grid_by_name(session, name)
+        if self.s.communities and (located or community is not None):
+            r.community = grid.community
+        return grid, located, loc
 
     def grid_by_id(self, session, grid_id: int) -> repo.GridInfo:
         return self._grid_ids.get(grid_id) or repo.grid_by_id(session, grid_id)
@@ -561,11 +571,11 @@ class Intake:
         t = new_ticket_values(session, self.s.timezone, now, grid=grid, category=category, text=text, emergency=emergency,
                               caution=bool(c and c.caution), c=c, confirmed=confirmed, needs_detail=needs_detail,
                               resident_id=r.id if r is not None else None, source=source)
-        self._set_location(t, loc)
+        set_location(t, loc)
         if conv.location:
             t.latitude, t.longitude = conv.location.get("lat"), conv.location.get("lng")
             conv.location = None
-        self._remember_building(r, loc)
+        remember_building(r, loc)
         created = dict(category=category, confidence=round(c.confidence, 3) if c else None,
                        terms=c.terms[:8] if c else [], emergency=emergency,
                        caution=c.caution.kind if c and c.caution else None, source=str(source),
@@ -577,16 +587,3 @@ class Intake:
         if lead:
             repo.add_party(session, t.id, lead, "lead", 1, now, "system:bot", None)
         return t, out
-
-    @staticmethod
-    def _remember_building(r: Resident, loc: Location | None) -> None:
-        """The building a resident names is theirs as far as staff are told ("3号楼的居民") and
-        routing goes (their next report without a place)."""
-        if r is not None and loc is not None and loc.building:
-            r.building = loc.building
-
-    @staticmethod
-    def _set_location(t, loc: Location | None) -> None:
-        if loc is not None:
-            t.location_text = loc.label()[:128]
-            t.building, t.unit, t.room = loc.building, loc.unit, loc.room

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from domain import moves
 from domain.states import Source, Status
 from nlp import categories
-from nlp.types import Classification
+from nlp.types import Classification, Location
 from storage import repositories as repo
 
 
@@ -30,3 +30,16 @@ def new_ticket_values(session, tz: str, now: datetime, *, grid, category: str, t
         needs_detail=needs_detail, grid_id=grid.id, grid_name=grid.name, resident_id=resident_id, created_at=now,
         updated_at=now, round_started_at=None, due_onsite_at=None, due_fix_at=None, location_text=None, building=None, unit=None, room=None,
         latitude=None, longitude=None)
+
+
+def remember_building(r, loc: Location | None) -> None:
+    """The building a resident names is theirs as far as staff are told ("3号楼的居民") and
+    routing goes (their next report without a place)."""
+    if r is not None and loc is not None and loc.building:
+        r.building = loc.building
+
+
+def set_location(t, loc: Location | None) -> None:
+    if loc is not None:
+        t.location_text = loc.label()[:128]
+        t.building, t.unit, t.room = loc.building, loc.unit, loc.room

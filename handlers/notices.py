@@ -33,11 +33,11 @@ def _local(t: datetime, tz: str) -> str:
 
 def create(session, actor: Actor, *, title: str, body: str, audience: dict, signup: bool, capacity: int | None,
            event_at: datetime | None, now: datetime, tz: str) -> tuple[Notice, int]:
-    ids = consult.audience_ids(session, audience)
+    ids = consult.audience_ids(session, audience, actor.community)
     if not ids:
         raise PollRefused(f"{consult_words.describe(audience)}里还没有和公众号说过话的居民，没有人可通知")
     n = Notice(title=title[:64], body=body, audience=audience, signup=signup, capacity=capacity, event_at=event_at,
-               created_by=actor.tag, created_at=now)
+               created_by=actor.tag, created_at=now, community=actor.community)
     session.add(n)
     session.flush()
     consult.address(session, n, ids)

@@ -56,11 +56,15 @@ class Draft:
         return out
 
 
-def may_ask(actor: Actor, audience: dict, grid_buildings: dict[str, frozenset[str]]) -> None:
+def may_ask(actor: Actor, audience: dict, grid_buildings: dict[str, frozenset[str]], community: str | None = None
+            ) -> None:
     """A grid leader asks the buildings of their own grid; the committee, the owners' committee and
-    the 街道 anyone (domain/consultation.ASKERS)."""
+    the 街道 anyone (domain/consultation.ASKERS). `community`: an existing poll's or notice's; staff
+    of one community never open another's (several communities in one deployment)."""
     if actor.role not in cs.ASKERS:
         raise PollRefused("只有居委会、业委会、街道和网格长可以发起问卷、表决和通知")
+    if actor.community is not None and community is not None and community != actor.community:
+        raise PollRefused("这是其他社区的问卷或通知")
     if actor.role == Role.GRID_LEADER:
         mine = grid_buildings.get(actor.grid or "", frozenset())
         asked = set(audience.get("buildings") or ())
@@ -75,14 +79,14 @@ def create(session: Session, actor: Actor, draft: Draft, now: datetime, tz: str,
     problems = draft.problems(now)
     if problems:
         raise PollRefused("；".join(problems))
-    ids = consult.audience_ids(session, draft.audience)
+    ids = consult.audience_ids(session, draft.audience, actor.community)
     if not ids:
         raise PollRefused(f"{consult_words.describe(draft.audience)}里还没有和公众号说过话的居民，没有人可问")
     p = Poll(title=draft.title[:64], kind="vote" if draft.vote else "survey",
              questions=[q.to_json() for q in draft.questions], audience=draft.audience, anonymous=draft.anonymous,
              rule=str(draft.rule) if draft.rule else None,
              quorum=str(draft.quorum) if draft.quorum is not None else None, households=draft.households,
-             deadline=draft.deadline, status="open", created_by=actor.tag, created_at=now)
+             deadline=draft.deadline, status="open", created_by=actor.tag, created_at=now, community=actor.community)
     session.add(p)
     session.flush()
     consult.invite(session, p, ids, now)

@@ -17,12 +17,15 @@ from storage.repositories import _insert
 CHUNK = 500          # ids per IN list / rows per INSERT: well under SQLite's and psycopg's limits
 
 
-def audience_ids(session: Session, audience: dict) -> list[int]:
+def audience_ids(session: Session, audience: dict, community: str | None = None) -> list[int]:
     """The residents an audience names (resolved once, when the poll or notice is sent):
     {"all": True}, or any of {"buildings": [...]} (a grid is sent as its buildings) and
     {"category": code} (residents who reported that category). Residents who never said their
-    building are reached only by "all" and by category."""
+    building are reached only by "all" and by category. `community`: only residents last seen
+    reporting in it (a deployment serving several communities, where building numbers repeat)."""
     q = select(Resident.id)
+    if community is not None:
+        q = q.where(Resident.community == community)
     if not audience.get("all"):
         parts = []
         if audience.get("buildings"):

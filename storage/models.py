@@ -49,6 +49,8 @@ class Resident(Base):
     # the questionnaire waiting for this resident's answers (read with every message at no extra cost:
     # handlers/poll_answers.py); cleared when they finish or the poll closes. No FK: a pointer, not data.
     asked_poll_id: Mapped[int | None] = mapped_column(Integer)
+    # the community the resident last reported in (a shared account serving several communities)
+    community: Mapped[str | None] = mapped_column(String(32))
 
 
 class Grid(Base):
@@ -59,6 +61,8 @@ class Grid(Base):
     leader_name: Mapped[str] = mapped_column(String(64))
     leader_userid: Mapped[str] = mapped_column(String(64))
     robot_key: Mapped[str] = mapped_column(String(128))
+    # the community (config communities[].code; "default" for a single one): a ticket's is its grid's
+    community: Mapped[str] = mapped_column(String(32), default="default", server_default="default", index=True)
 
 
 class Ticket(Base):
@@ -396,6 +400,7 @@ class Poll(Base):
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
     outcome: Mapped[dict | None] = mapped_column(JSON)          # the final report's figures, kept as closed
+    community: Mapped[str | None] = mapped_column(String(32))   # its asker's; None: the 街道's, or the one community
     __table_args__ = (Index("ix_poll_due", "status", "deadline"),
                       CheckConstraint("kind IN ('survey', 'vote')", name="ck_poll_kind"))
 
@@ -438,6 +443,7 @@ class Notice(Base):
     created_by: Mapped[str] = mapped_column(String(96))
     created_at: Mapped[datetime]
     reminded_at: Mapped[datetime | None]
+    community: Mapped[str | None] = mapped_column(String(32))   # its sender's; None: the 街道's, or the one community
     __table_args__ = (Index("ix_notice_remind", "reminded_at", "event_at"),)
 
 

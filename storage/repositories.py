@@ -20,7 +20,8 @@ ACTIVE_STATES = tuple(str(s) for s in ACTIVE)
 # Statements of the per-message path, built once: parameters go with execute(), so SQLAlchemy
 # reuses the compiled form without coercing literals and computing a cache key each time.
 _R = Resident.__table__
-_SELECT_RESIDENT = select(_R.c.id, _R.c.building, _R.c.state, _R.c.last_seen_at).where(_R.c.openid == bindparam("openid"))
+_SELECT_RESIDENT = select(_R.c.id, _R.c.building, _R.c.state, _R.c.last_seen_at, _R.c.asked_poll_id,
+                          _R.c.community).where(_R.c.openid == bindparam("openid"))
 _INSERT_TICKET = insert(Ticket.__table__).returning(Ticket.__table__.c.id)
 _INSERT_EVENT = insert(TicketEvent.__table__)
 _INSERT_OUTBOX = insert(Outbox.__table__)
@@ -40,18 +41,19 @@ _BUMP_COUNTER = {"postgresql": _counter_upsert(postgresql), "sqlite": _counter_u
 class ResidentRow:
     """A resident as the intake flow reads and changes it: plain attributes, no unit of work;
     save_resident() writes what changed (one UPDATE, or none)."""
-    __slots__ = ("id", "openid", "building", "state", "last_seen_at", "asked_poll_id", "_saved")
-    _FIELDS = ("building", "state", "last_seen_at")
+    __slots__ = ("id", "openid", "building", "state", "last_seen_at", "community", "asked_poll_id", "_saved")
+    _FIELDS = ("building", "state", "last_seen_at", "community")
 
     def __init__(self, id: int, openid: str, building: str | None, state: dict | None, last_seen_at: datetime,
-                 asked_poll_id: int | None = None):
+                 asked_poll_id: int | None = None, community: str | None = None):
         self.id, self.openid, self.building, self.state, self.last_seen_at = id, openid, building, state or {}, last_seen_at
+        self.community = community
         # read only: the poll waiting for an answer (storage/consult.py writes it, never save_resident)
         self.asked_poll_id = asked_poll_id
         self._saved = self._values()
 
     def _values(self) -> tuple:      # state copied: a change made in place is a change too
-        return self.building, dict(self.state or {}), self.last_seen_at
+        return self.building, dict(self.state or {}), self.last_seen_at, self.community
 
     def changes(self) -> dict:
         return {f: new for f, old, new in zip(self._FIELDS, self._saved, self._values()) if new != old}
@@ -67,7 +69,7 @@ def resident(session: Session, openid: str, now: datetime) -> ResidentRow:
         conn.execute(_insert(session, Resident).values(openid=openid, state={}, created_at=now, last_seen_at=now)
                      .on_conflict_do_nothing(index_elements=["openid"]))
         row = conn.execute(_SELECT_RESIDENT, {"openid": openid}).first()
-    r = ResidentRow(row.id, openid, row.building, row.state, row.last_seen_at)
+    r = ResidentRow(row.id, openid, row.building, row.state, row.last_seen_at, row.asked_poll_id, row.community)
     if (now - r.last_seen_at).total_seconds() > 60:   # not on every message: it would lock the row
         r.last_seen_at = now
     return r
@@ -107,17 +109,19 @@ class GridInfo:
     leader_name: str
     leader_userid: str
     robot_key: str
+    community: str = "default"
 
 
 def _grid_info(g: Grid) -> GridInfo:
-    return GridInfo(g.id, g.name, g.leader_name, g.leader_userid, g.robot_key)
+    return GridInfo(g.id, g.name, g.leader_name, g.leader_userid, g.robot_key, g.community)
 
 
-def sync_grids(session: Session, grids) -> dict[str, GridInfo]:
+def sync_grids(session: Session, grids, community_of=lambda g: g.community or "default") -> dict[str, GridInfo]:
     """Make the grid table match config (upsert by name; grids removed from config stay for history).
     Returns every grid by name."""
     for g in grids:
-        values = dict(buildings=g.buildings, robot_key=g.robot_key, leader_name=g.leader.name, leader_userid=g.leader.wecom_userid)
+        values = dict(buildings=g.buildings, robot_key=g.robot_key, leader_name=g.leader.name,
+                      leader_userid=g.leader.wecom_userid, community=community_of(g))
         session.execute(_insert(session, Grid).values(name=g.name, **values)
                         .on_conflict_do_update(index_elements=["name"], set_=values))
     return {g.name: _grid_info(g) for g in session.scalars(select(Grid))}
@@ -561,7 +565,7 @@ def _activity_select():
                for s in since]
     messages = select(func.count()).where(m.c.openid == _R.c.openid,
                                           m.c.received_at >= bindparam("minute", type_=m.c.received_at.type))
-    return select(_R.c.id, _R.c.building, _R.c.state, _R.c.last_seen_at, _R.c.asked_poll_id,
+    return select(_R.c.id, _R.c.building, _R.c.state, _R.c.last_seen_at, _R.c.asked_poll_id, _R.c.community,
                   tickets[0].label("n_hour"), tickets[1].label("n_day"), messages.scalar_subquery().label("n_minute")
                   ).where(_R.c.openid == bindparam("openid"))
 
@@ -577,7 +581,7 @@ def resident_with_activity(session: Session, openid: str, now: datetime, *, hour
         "openid": openid, "hour": hour, "day": day, "minute": minute}).first()
     if row is None:                    # first contact: created as resident() does, nothing done yet
         return resident(session, openid, now), Activity()
-    r = ResidentRow(row.id, openid, row.building, row.state, row.last_seen_at, row.asked_poll_id)
+    r = ResidentRow(row.id, openid, row.building, row.state, row.last_seen_at, row.asked_poll_id, row.community)
     if (now - r.last_seen_at).total_seconds() > 60:   # as resident(): not on every message
         r.last_seen_at = now
     return r, Activity(row.n_hour, row.n_day, row.n_minute)

@@ -44,7 +44,7 @@ def _notice(ctx, token: str | None) -> Notice:
     if n is None:
         raise CommandError("写上通知编号（发通知时回复里的编号），例如 /signups 3")
     try:
-        may_ask(ctx.staff, n.audience, _grid_buildings(ctx))
+        may_ask(ctx.staff, n.audience, _grid_buildings(ctx), n.community)
     except PollRefused:
         raise CommandError(f"通知 {n.id} 不是发给你负责的楼栋的") from None
     return n

@@ -12,7 +12,7 @@ import re
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from domain import consultation as cs
 from handlers import consult_words as words
@@ -100,6 +100,13 @@ def vote(ctx, args):
     return _send(ctx, _draft(ctx, " ".join(args), vote=True)), None
 
 
+def visible(q, actor):
+    """Polls of the actor's community (and the 街道's), when a deployment serves several."""
+    if actor.community is None:
+        return q
+    return q.where(or_(Poll.community == actor.community, Poll.community.is_(None)))
+
+
 def _poll(ctx, token: str | None) -> Poll:
     m = re.fullmatch(r"#?(\d{1,9})", token or "")
     if m is None:
@@ -108,7 +115,7 @@ def _poll(ctx, token: str | None) -> Poll:
     if p is None:
         raise CommandError(f"没有编号为 {m.group(1)} 的问卷")
     try:
-        polls.may_ask(ctx.staff, p.audience, _grid_buildings(ctx))
+        polls.may_ask(ctx.staff, p.audience, _grid_buildings(ctx), p.community)
     except polls.PollRefused:
         raise CommandError(f"问卷 {p.id} 不是问你负责的楼栋的") from None
     return p
@@ -117,7 +124,7 @@ def _poll(ctx, token: str | None) -> Poll:
 @command("polls", usage="/polls", roles=ASKERS, aliases=("问卷列表",))
 def list_polls(ctx, args):
     """最近的问卷和表决，及各自的作答人数"""
-    rows = list(ctx.session.scalars(select(Poll).order_by(Poll.id.desc()).limit(10)))
+    rows = list(ctx.session.scalars(visible(select(Poll), ctx.staff).order_by(Poll.id.desc()).limit(10)))
     if not rows:
         return "还没有发过问卷。/poll 发一个。", None
     lines = []

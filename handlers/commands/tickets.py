@@ -40,6 +40,8 @@ def _ticket(ctx, token: str | None, *, lock: bool = True) -> Ticket:
     t = repo.ticket_by_code(ctx.session, code, lock=lock)
     if t is None:
         raise CommandError(f"找不到工单 {code}")
+    if ctx.staff.community is not None and ctx.desk.grid_of(ctx.session, t.grid_id).community != ctx.staff.community:
+        raise CommandError(f"#{t.code} 是其他社区的工单，不在你的范围内")
     return t
 
 
@@ -112,6 +114,8 @@ def list_(ctx, args):
     if scope is None:          # a leader's own grid by default; 超时 alone looks across the community
         scope = ctx.staff.grid if ctx.staff.grid and not overdue else "全部"
     q = select(Ticket).where(Ticket.status.in_(repo.ACTIVE_STATES))
+    if ctx.staff.community is not None:        # several communities: staff see their own community's
+        q = q.where(Ticket.grid_id.in_(select(Grid.id).where(Grid.community == ctx.staff.community)))
     if scope != "全部":
         q = q.join(Grid).where(Grid.name == scope)
     if overdue:

@@ -100,8 +100,11 @@ def browser():
 # -- page helpers ----------------------------------------------------------------------------------
 
 def _wait(driver, condition, message: str, timeout: float = WAIT):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition, message)
+    # a page that redraws an element between finding it and reading it: look again, as a person would
+    return WebDriverWait(driver, timeout, poll_frequency=0.05,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(condition, message)
 
 
 def _shot(driver, tmp_path: Path, name: str) -> Path:
