@@ -103,6 +103,17 @@ def main(argv: list[str] | None = None) -> int:
             self.cfg.set("workers", s.workers)
             self.cfg.set("threads", s.threads)
             self.cfg.set("worker_class", "gthread")
+            # A socket per worker (SO_REUSEPORT): the kernel spreads new connections over the
+            # workers. With one shared socket whichever worker woke first took them, and gthread
+            # keeps a keep-alive connection (nginx's upstream pool) on the worker that accepted it:
+            # 7/1 and 8/0 splits left a core idle (issue 14). Port 0 would give each its own port.
+            self.cfg.set("reuse_port", s.port != 0)
+            # The kernel deals by a hash, so 7/1 still happens: closing a connection after every
+            # 50th request on it (Connection: close) deals it again, and a bad split passes.
+            def redeal(worker, req) -> None:
+                if req.req_number % 50 == 0:
+                    req.must_close = True
+            self.cfg.set("pre_request", redeal)
             self.cfg.set("timeout", 30)
             self.cfg.set("accesslog", None)
             self.cfg.set("control_socket_disable", True)    # else a shared one in ~/.gunicorn is taken over

@@ -5,7 +5,9 @@
 Pinned to one CPU core (and one BLAS thread). Prints messages/s of classify_many on short
 messages beside plain jieba.cut on the same messages in the same run, the model load time in a
 fresh process, and the resident-set size with the model loaded. Targets: >= 5,000 msg/s, load <= 2 s.
-The three timings are interleaved over --rounds rounds and each is reported at its best round and
+Then ms per message of the same messages classified one at a time (nlp.classify's path, which the
+bot takes for every message) beside batches of 8, and their ratio.
+The timings are interleaved over --rounds rounds and each is reported at its best round and
 its median: on a shared machine other work only ever slows a round down, so the best round is the
 steadiest figure, and the ratio to jieba within the same run the fairest.
 """
@@ -71,6 +73,7 @@ def main() -> None:
 
     rss0 = rss_mb()
     import jieba
+    from nlp.api import classify_with
     from nlp.normalize import _normalize_cached
     from nlp.store import get_classifier
     clf = get_classifier(a.model)
@@ -84,11 +87,13 @@ def main() -> None:
         fn()
         return time.perf_counter() - t0
 
-    runs: dict[str, list[float]] = {"jieba": [], "full": [], "lean": []}
+    runs: dict[str, list[float]] = {"jieba": [], "full": [], "lean": [], "one": [], "eight": []}
     for _ in range(a.rounds):
         runs["jieba"].append(timed(lambda: [jieba.lcut(m) for m in msgs]))
         runs["full"].append(timed(lambda: clf.classify_many(msgs)))
         runs["lean"].append(timed(lambda: clf.classify_many(msgs, explain=False)))
+        runs["one"].append(timed(lambda: [classify_with(lambda: clf, m) for m in msgs]))
+        runs["eight"].append(timed(lambda: [clf.classify_many(msgs[i:i + 8]) for i in range(0, len(msgs), 8)]))
 
     n = len(msgs)
     avg = sum(map(len, msgs)) / n
@@ -101,6 +106,9 @@ def main() -> None:
         if key != "jieba":
             line += f"  ratio to jieba {best['jieba'] / best[key]:.2f} / {med['jieba'] / med[key]:.2f}"
         print(line)
+    for key, label in (("one", "one at a time (nlp.classify)"), ("eight", "classify_many, batches of 8")):
+        print(f"{label + ':':31s} {best[key] / n * 1e3:.3f} / {med[key] / n * 1e3:.3f} ms per message")
+    print(f"one at a time / batches of 8:   {best['one'] / best['eight']:.2f} / {med['one'] / med['eight']:.2f}")
     print(f"rss after run: {rss_mb():.0f} MB")
 
 

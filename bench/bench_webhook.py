@@ -223,7 +223,8 @@ class Phase:
     server_cpu: float = 0.0
     pg_cpu: float = 0.0
     machine_busy: float = 0.0
-    per_worker: dict[int, int] = field(default_factory=dict)
+    per_worker: dict[int, int] = field(default_factory=dict)     # keep-alive connections held
+    worker_cpu: dict[int, float] = field(default_factory=dict)    # CPU seconds in the phase
 
     @property
     def ok(self) -> int:
@@ -257,7 +258,8 @@ class Phase:
         return sum(r.build_seconds for r in self.results) / n * 1e6 if n else 0.0
 
 
-from webhook_support import (  # noqa: E402  (bench/ is on sys.path when run as a script)
+from soak_chaos import server_children  # noqa: E402  (bench/ is on sys.path when run as a script)
+from webhook_support import (  # noqa: E402
     CpuMeter, children, connections_per_worker, drop_pg_schema, free_port, new_pg_schema, stop_server, wait_ready)
 
 
@@ -340,7 +342,8 @@ def run_phase(name: str, kind: str, a, port: int, seconds: float, wechat: tuple,
     time.sleep(max(0.0, start_at - time.monotonic()))
     before = meter.snapshot()
     time.sleep(min(1.0, seconds / 2))
-    per_worker = connections_per_worker(port, children(meter.master))
+    web_workers = server_children(meter.master)[0]     # not the background worker (no connections)
+    per_worker = connections_per_worker(port, web_workers, [os.getpid(), *children(os.getpid())])
     t.join()
     after = meter.snapshot()
     out = holder["out"]
@@ -349,6 +352,7 @@ def run_phase(name: str, kind: str, a, port: int, seconds: float, wechat: tuple,
     phase = Phase(name, elapsed, results, sum(cpu for _, cpu in out))
     phase.server_cpu, phase.pg_cpu, phase.machine_busy = CpuMeter.delta(before, after)
     phase.per_worker = per_worker
+    phase.worker_cpu = CpuMeter.per_pid(before, after, web_workers)
     return phase
 
 
@@ -367,6 +371,14 @@ def subscribe_all(port: int, wechat: tuple) -> None:
         if resp.status != 200 or "您好" not in open_reply(crypto, data).get("Content", ""):
             raise RuntimeError(f"subscribe event refused: {resp.status} {data[:200]!r}")
     conn.close()
+
+
+def spread(p: Phase) -> str:
+    """Keep-alive connections and cores busy per web worker, busiest first: a worker holding none
+    leaves its share of the machine idle (gthread keeps a connection on the worker that accepted it)."""
+    pids = sorted(p.worker_cpu, key=lambda pid: -p.worker_cpu[pid])
+    return (f"{'/'.join(str(p.per_worker.get(pid, 0)) for pid in pids)} conns, "
+            f"{'/'.join(f'{p.worker_cpu[pid] / p.seconds:.2f}' for pid in pids)} cores")
 
 
 def fmt_row(p: Phase) -> str:
@@ -438,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr, flush=True)
                 stop_server(proc)
         meter = CpuMeter(proc.pid)
-        workers = children(proc.pid)
+        workers = server_children(proc.pid)[0]
         wechat = (cfg.wechat.token, cfg.wechat.encoding_aes_key, cfg.wechat.app_id)
         rng = random.Random(secrets.randbits(32))
         seeds = iter(lambda: rng.randrange(1, 9 * 10 ** 8), None)
@@ -480,14 +492,14 @@ def main(argv: list[str] | None = None) -> int:
         ncpu = os.cpu_count() or 1
         print(f"CPU during each phase, in cores busy (machine has {ncpu}):")
         print(f"{'phase':<14}{'client':>8}{'gunicorn':>10}{'postgres':>10}{'other':>8}{'machine':>9}  per request: "
-              f"client/gunicorn/postgres ms; connections per worker")
+              f"client/gunicorn/postgres ms; per web worker: connections, cores")
         for p in (hello, web):
             other = p.machine_busy - p.client_cpu - p.server_cpu - p.pg_cpu
             n = max(1, p.ok)
             print(f"{p.name:<14}{p.client_cpu / p.seconds:>8.2f}{p.server_cpu / p.seconds:>10.2f}{p.pg_cpu / p.seconds:>10.2f}"
                   f"{other / p.seconds:>8.2f}{p.machine_busy / p.seconds:>9.2f}  "
                   f"{p.client_cpu / n * 1000:.2f}/{p.server_cpu / n * 1000:.2f}/{p.pg_cpu / n * 1000:.2f}; "
-                  f"{sorted(p.per_worker.values(), reverse=True)}")
+                  f"{spread(p)}")
         print(f"client time building+encrypting one /wechat request (outside the latency): {web.build_us:.0f} us; "
               f"resent after a dropped connection: {web.retried + hello.retried}")
         for p in (*warm, hello, web):

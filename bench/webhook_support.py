@@ -78,11 +78,40 @@ class CpuMeter:
             return sum(v - a[kind].get(p, 0.0) for p, v in b[kind].items())
         return d("server"), d("pg"), b["machine"] - a["machine"]
 
+    @staticmethod
+    def per_pid(a: dict, b: dict, pids: list[int]) -> dict[int, float]:
+        """CPU seconds each of `pids` (server processes) used between snapshots a and b."""
+        return {p: b["server"].get(p, 0.0) - a["server"].get(p, 0.0) for p in pids}
 
-def connections_per_worker(port: int, workers: list[int]) -> dict[int, int]:
-    """How many ESTABLISHED connections to the server port each worker process holds (from /proc)."""
+
+def connections_per_worker(port: int, workers: list[int], clients: list[int] | None = None) -> dict[int, int]:
+    """How many ESTABLISHED connections to the server port each worker process holds (from /proc);
+    with `clients`, only those whose other end is a socket of one of those processes (not, say, the
+    outbox's own requests to the fake platform on the same server)."""
+    peers = None if clients is None else {lp for _, lp, rp, st in _tcp(clients) if rp == port and st == "01"}
+    counts = {pid: 0 for pid in workers}
+    for pid, lp, rp, st in _tcp(workers):
+        if lp == port and st == "01" and (peers is None or rp in peers):
+            counts[pid] += 1
+    return counts
+
+
+def listeners_per_process(port: int, pids: list[int]) -> dict[int, int]:
+    """How many sockets LISTENing on the port each process holds, a socket shared by several (the
+    master's, inherited by the workers it forks) counted once, for the last of them in `pids`. With
+    gunicorn's reuse_port every web worker has one of its own and the master none."""
+    counts = {pid: 0 for pid in pids}
+    for pid, lp, _rp, st in _tcp(pids):
+        if lp == port and st == "0A":
+            counts[pid] += 1
+    return counts
+
+
+def _tcp(pids: list[int]) -> list[tuple[int, int, int, str]]:
+    """(pid, local port, remote port, state as /proc/net/tcp's hex code) of the TCP sockets the
+    processes hold; a socket several hold is listed once, for the last of them."""
     inode_pid = {}
-    for pid in workers:
+    for pid in pids:
         try:
             for fd in os.listdir(f"/proc/{pid}/fd"):
                 try:
@@ -93,18 +122,19 @@ def connections_per_worker(port: int, workers: list[int]) -> dict[int, int]:
                     inode_pid[link[8:-1]] = pid
         except OSError:
             continue
-    counts = {pid: 0 for pid in workers}
+    out = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table) as f:
                 next(f)
                 for line in f:
                     cols = line.split()
-                    if int(cols[1].rsplit(":", 1)[1], 16) == port and cols[3] == "01" and cols[9] in inode_pid:
-                        counts[inode_pid[cols[9]]] += 1
+                    if cols[9] in inode_pid:
+                        out.append((inode_pid[cols[9]], int(cols[1].rsplit(":", 1)[1], 16),
+                                    int(cols[2].rsplit(":", 1)[1], 16), cols[3]))
         except OSError:
             continue
-    return counts
+    return out
 
 
 # -- the server ------------------------------------------------------------------------------------

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from nlp import emergency, english_head, phrases
+from nlp import emergency, english_head, fast_score, phrases
 from nlp.categories import CODES, OTHER
 from nlp.datafile import load_yaml
 from nlp.extract import find_location
@@ -65,6 +66,30 @@ def combine(model_p: np.ndarray, phrase_scores: np.ndarray, weight: float, negat
     return np.divide(out, total, out=np.full_like(out, 1.0 / out.shape[1]), where=total > 0)
 
 
+def _best_columns(p: np.ndarray, k: int = 4) -> tuple[list[list[int]], list[list[float]]]:
+    """The k best columns of every row, best first, and their probabilities rounded to 4 places,
+    as plain Python lists: per-element numpy indexing would cost more than the rest of the loop."""
+    k = min(k, p.shape[1])
+    one = _best_one(p, k) if len(p) == 1 and p.shape[1] > k else None
+    if one is not None:
+        return one
+    best = np.argpartition(-p, k - 1, axis=1)[:, :k] if p.shape[1] > k else np.tile(np.arange(k), (len(p), 1))
+    best = np.take_along_axis(best, np.argsort(-np.take_along_axis(p, best, axis=1), axis=1), axis=1)
+    return best.tolist(), np.round(np.take_along_axis(p, best, axis=1), 4).tolist()
+
+
+def _best_one(p: np.ndarray, k: int) -> tuple[list[list[int]], list[list[float]]] | None:
+    """_best_columns() of one row by a sort in Python (six numpy calls cost more on one message),
+    or None when two of the k + 1 best are equal (or a value is NaN): only argpartition + argsort
+    order those as the batch does. Without such a tie every correct sort agrees."""
+    row = p[0].tolist()
+    cols = sorted(range(len(row)), key=row.__getitem__, reverse=True)[:k + 1]
+    top = [row[j] for j in cols]
+    if all(a > b for a, b in zip(top, top[1:])) and all(map(math.isfinite, row)):
+        return [cols[:k]], np.round(np.array([top[:k]]), 4).tolist()
+    return None
+
+
 class Classifier:
     def __init__(self, model, settings: Settings, emergency_model=None, english_model=None) -> None:
         self.model = model                      # a TextModel, or None: phrase table only
@@ -83,6 +108,12 @@ class Classifier:
             self.cols = [self.labels.index(c) if c in self.labels else -1 for c in CODES]
             self.labels = list(CODES)
 
+    @staticmethod
+    def _features(model, texts: list[str]):
+        """model.features(texts); for one text a OneRow: scipy's per-call overhead was most of the
+        cost of a single message (nlp/fast_score.py), and its results are bit-identical."""
+        return fast_score.features(model, texts[0]) if len(texts) == 1 else model.features(texts)
+
     def _model_proba(self, texts: list[str]) -> np.ndarray:
         return self._model_features(texts)[0]
 
@@ -91,10 +122,12 @@ class Classifier:
         n, k = len(texts), len(self.labels)
         if self.model is None:
             return np.full((n, k), 1.0 / k), None, None
-        docs, X = self.model.features(texts)
+        docs, X = self._features(self.model, texts)
         p = np.asarray(self.model.proba_of(X), dtype=float)
         if not self.taxonomy:
             return p, docs, X
+        if -1 not in self.cols:                 # every code in the model: one gather, not 18 copies
+            return p[:, self.cols], docs, X
         out = np.zeros((n, k))
         for j, col in enumerate(self.cols):
             if col >= 0:
@@ -120,15 +153,10 @@ class Classifier:
         if not norm:
             return []
         p, hits, docs, X = self._proba([t or "" for t in norm])
-        # the 4 best columns of every row, best first, then plain Python lists: per-element numpy
-        # indexing would cost more than the rest of this loop
-        k = min(4, p.shape[1])
-        best = np.argpartition(-p, k - 1, axis=1)[:, :k] if p.shape[1] > k else np.tile(np.arange(k), (len(p), 1))
-        best = np.take_along_axis(best, np.argsort(-np.take_along_axis(p, best, axis=1), axis=1), axis=1)
-        best_p = np.round(np.take_along_axis(p, best, axis=1), 4).tolist()
+        best, best_p = _best_columns(p)
         labels = self.labels
         rows = []
-        for i, (text, cols, probs) in enumerate(zip(norm, best.tolist(), best_p)):
+        for i, (text, cols, probs) in enumerate(zip(norm, best, best_p)):
             top = [(labels[j], q) for j, q in zip(cols[:3], probs)]
             menu = ([labels[j] for j in cols if labels[j] != OTHER][:3] + [OTHER]
                     if self.taxonomy else [])
@@ -158,7 +186,7 @@ class Classifier:
             return [(r, None) for r in rules]
         try:
             if not self._shared_features:
-                X = self.emergency_model.features(norm)[1]
+                X = self._features(self.emergency_model, norm)[1]
             scores = emergency.head_scores(self.emergency_model, X)
         except Exception:                     # the rules' answer stands
             log.exception("the learned emergency signal failed; rules only")
