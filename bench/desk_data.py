@@ -22,8 +22,10 @@ Everything is INSERT ... SELECT over generate_series (no row is built in Python)
              joined in the ticket INSERT: every row holds exactly what the bot would have written.
   tickets    INSERT INTO ticket ... SELECT FROM stage ORDER BY id
   children   ticket_milestone (register, onsite, fix or plan, visit once resolved, a referred
-             party's reply), ticket_party (the lead party of the policy's category_party, a co
-             party for half of illegal_build / security / neighbor and for every referred ticket),
+             party's reply; each with its round's start and its ticket's grid, as
+             handlers/effects.py writes them), ticket_party (the lead party of the policy's
+             category_party, a co party for half of illegal_build / security / neighbor and for
+             every referred ticket),
              ticket_rating (~30% of tickets rated 1-5, ~20% of the rest asked and not answered),
              ticket_event (~5.5 per ticket: created, assigned, onsite, planned, referred, replied,
              warned/escalated for late ones, resolved, rated, visited, cancelled/merged),
@@ -259,14 +261,16 @@ TICKET_COLS = ("id, code, category, priority, emergency, status, round, source, 
 ACTIVE_SQL = "('" + "','".join(ACTIVE) + "')"
 
 MILESTONES = f"""
-INSERT INTO ticket_milestone (ticket_id, round, name, party, due_at, met_at, late_seconds, stage, next_check_at)
+INSERT INTO ticket_milestone (ticket_id, round, name, party, due_at, met_at, late_seconds, stage, next_check_at,
+                              round_started_at, grid_id)
 SELECT st.id, 1, m.name, m.party, m.due, m.met,
        CASE WHEN m.met IS NULL THEN NULL WHEN m.due IS NULL OR m.met <= m.due THEN 0
             ELSE extract(epoch FROM m.met - m.due)::int END,
        CASE WHEN m.due IS NOT NULL AND COALESCE(m.met, %(now)s) > m.due THEN 2 ELSE 0 END,
        CASE WHEN m.met IS NULL AND m.due IS NOT NULL AND st.status IN {ACTIVE_SQL} THEN
             CASE WHEN m.due > %(now)s THEN m.due - interval '10 minutes'
-                 ELSE %(now)s + interval '1 hour' + (st.id %% 1440) * interval '1 minute' END END
+                 ELSE %(now)s + interval '1 hour' + (st.id %% 1440) * interval '1 minute' END END,
+       st.created_at, st.grid_id                  -- round 1 began with the report (its registration)
 FROM bench_stage AS st CROSS JOIN LATERAL (VALUES
     ('register', '', st.created_at + interval '5 minutes', st.created_at),
     ('onsite', '', st.due_onsite_at, st.onsite_at),

@@ -53,7 +53,8 @@ def apply_milestones(session: Session, t, ops: list[MilestoneOp], now: datetime,
     m_t = TicketMilestone
     started = {(op.milestone, op.party): op.due for op in ops if op.op == "start"}
     met_now = {(op.milestone, op.party) for op in ops if op.op == "meet"} & started.keys()
-    rows = [dict(ticket_id=t.id, round=t.round, name=str(m), party=party, due_at=due, stage=0,
+    copies = dict(round_started_at=t.round_started_at or t.created_at, grid_id=t.grid_id)   # for handlers/stats.py
+    rows = [dict(ticket_id=t.id, round=t.round, name=str(m), party=party, due_at=due, stage=0, **copies,
                  met_at=now if (m, party) in met_now else None,
                  late_seconds=0 if (m, party) in met_now else None,
                  next_check_at=None if (m, party) in met_now else first_check(d.policy, m, now, due))
@@ -68,7 +69,7 @@ def apply_milestones(session: Session, t, ops: list[MilestoneOp], now: datetime,
             if row is None:           # met without a deadline (e.g. fixed before any was set): on record
                 repo.upsert_milestones(session, [dict(ticket_id=t.id, round=t.round, name=str(op.milestone),
                                                       party=op.party, due_at=None, stage=0, met_at=now,
-                                                      late_seconds=0, next_check_at=None)])
+                                                      late_seconds=0, next_check_at=None, **copies)])
                 continue
             late = d.policy.late_by(op.milestone, row.due_at, now, t.category)
             session.execute(update(m_t).where(m_t.id == row.id).values(met_at=now, late_seconds=late, next_check_at=None))

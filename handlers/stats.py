@@ -87,48 +87,66 @@ def _owed_when_due(m, t, nxt):
 
 
 def on_time(session: Session, since: datetime, until: datetime, by: str = "milestone", *, tz: str,
-            now: datetime | None = None, d: Directory | None = None) -> OnTime:
+            now: datetime | None = None, d: Directory | None = None, grid_ids: list[int] | None = None) -> OnTime:
     """Promises met or due in [since, until): a milestone belongs to the period it was met in, or,
-    while unmet, the one it falls due in. `by`: milestone | grid | party | week (ISO weeks in `tz`).
+    while unmet, the one it falls due in. `by`: milestone | grid | community | party | week (ISO
+    weeks in `tz`). `grid_ids`: only these grids' tickets (a community's staff see their own).
     `now` decides missed vs pending (default `until`: pass the clock's time for a period not yet
-    over). A party's own answer counts for that party; other promises for the ticket's lead party."""
-    if by not in ("milestone", "grid", "party", "week"):
+    over). A party's own answer counts for that party; other promises for the ticket's lead party.
+
+    Two reads, each through an index on the period, so the cost follows the period, not the
+    history: the promises met in it (ix_milestone_met), which need no other row (the round's
+    start and the ticket's grid are copied on each: storage/models.py), and the few still unmet
+    that fall due in it (ix_milestone_unmet_due), the only ones that need the ticket's state and
+    the next round to tell whether they were still owed."""
+    if by not in ("milestone", "grid", "community", "party", "week"):
         raise ValueError(f"on_time by {by!r}")
     if not since < until:
         raise ValueError("on_time needs since < until")
     now = now or until
     m, t = TicketMilestone, Ticket
-    reg, nxt, lead = aliased(TicketMilestone), aliased(TicketMilestone), aliased(TicketParty)
-    when = func.coalesce(m.met_at, m.due_at)
-    met, owed = m.met_at.is_not(None), _owed_when_due(m, t, nxt)
-    flags = {"on_time": and_(met, m.late_seconds == 0), "late": and_(met, m.late_seconds > 0),
-             "missed": and_(~met, m.due_at <= at(now), owed), "pending": and_(~met, m.due_at > at(now), owed)}
-    # every round starts with its registration, met the moment the round began (report or reopen)
-    start = func.coalesce(reg.met_at, t.created_at)
+    nxt, lead = aliased(TicketMilestone), aliased(TicketParty)
     weeks = mondays(since, until, tz) if by == "week" else []
-    key = {"milestone": lambda: m.name, "grid": lambda: Grid.name, "week": lambda: bucket(when, edges(weeks, tz)),
-           "party": lambda: func.coalesce(func.nullif(m.party, ""), lead.party, "")}[by]()
-    rows = (select(key.label("key"), *(case((f, 1), else_=0).label(k) for k, f in flags.items()),
-                   case((met, seconds_between(session, start, m.met_at)), else_=None).label("to_meet"))
-            .select_from(m).join(t, t.id == m.ticket_id).join(Grid, Grid.id == t.grid_id)
-            .outerjoin(reg, and_(reg.ticket_id == m.ticket_id, reg.round == m.round,
-                                 reg.name == str(Milestone.REGISTER)))
-            .outerjoin(nxt, and_(nxt.ticket_id == m.ticket_id, nxt.round == m.round + 1,
-                                 nxt.name == str(Milestone.REGISTER)))
-            .where(m.name.in_(MEASURED), m.due_at.is_not(None), when >= at(since), when < at(until), or_(met, owed))
-            )
-    if by == "party":          # at most one lead per ticket (written once, at intake): no row is doubled
-        rows = rows.outerjoin(lead, and_(lead.ticket_id == m.ticket_id, lead.role == "lead"))
-    rows = rows.subquery()
-    q = (select(rows.c.key, *(func.sum(rows.c[k]) for k in flags), func.avg(rows.c.to_meet))
-         .group_by(rows.c.key))
-    found = {r[0]: r for r in session.execute(q)}
+
+    def keyed(q, ms, when, grid_id):
+        """`q` (over milestones `ms`) with the group key and the join it needs."""
+        if by in ("grid", "community"):  # by grid id, named (or folded into communities) below
+            return q, grid_id
+        if by == "party":      # at most one lead per ticket (written once, at intake): no row is doubled
+            q = q.outerjoin(lead, and_(lead.ticket_id == ms.ticket_id, lead.role == "lead"))
+            return q, func.coalesce(func.nullif(ms.party, ""), lead.party, "")
+        return q, (ms.name if by == "milestone" else bucket(when, edges(weeks, tz)))
+
+    met, key = keyed(select().select_from(m), m, m.met_at, m.grid_id)
+    met = (met.add_columns(key.label("key"), func.sum(case((m.late_seconds == 0, 1), else_=0)),
+                           func.sum(case((m.late_seconds > 0, 1), else_=0)),
+                           func.avg(seconds_between(session, m.round_started_at, m.met_at)))
+           .where(m.name.in_(MEASURED), m.due_at.is_not(None), m.met_at >= at(since), m.met_at < at(until),
+                  *([m.grid_id.in_(grid_ids)] if grid_ids is not None else []))
+           .group_by(key))
+    # Materialized on PostgreSQL so that it is read through ix_milestone_unmet_due: left to the
+    # planner, the joins below make it prefer reading every unmet milestone of the history.
+    unmet_due = (select(m.ticket_id, m.round, m.name, m.party, m.due_at)
+                 .where(m.name.in_(MEASURED), m.met_at.is_(None), m.due_at >= at(since), m.due_at < at(until))
+                 .cte("unmet_due").prefix_with("MATERIALIZED", dialect="postgresql"))
+    u = unmet_due.c
+    unmet = (select().select_from(unmet_due).join(t, t.id == u.ticket_id)
+             .outerjoin(nxt, and_(nxt.ticket_id == u.ticket_id, nxt.round == u.round + 1,
+                                  nxt.name == str(Milestone.REGISTER))))
+    unmet, key = keyed(unmet, u, u.due_at, t.grid_id)
+    unmet = (unmet.add_columns(key.label("key"), func.sum(case((u.due_at <= at(now), 1), else_=0)),
+                               func.sum(case((u.due_at > at(now), 1), else_=0)))
+             .where(_owed_when_due(u, t, nxt), *([t.grid_id.in_(grid_ids)] if grid_ids is not None else []))
+             .group_by(key))
+    found: dict = {}           # key -> [on_time, late, missed, pending, avg seconds to meet]
+    for k, on, late, avg in session.execute(met):
+        found[k] = [int(on or 0), int(late or 0), 0, 0, None if avg is None else float(avg)]
+    for k, missed, pending in session.execute(unmet):
+        found.setdefault(k, [0, 0, 0, 0, None])[2:4] = [int(missed or 0), int(pending or 0)]
 
     def row(k, label: str, key: str | None = None) -> OnTimeRow:
         r = found.get(k)
-        if r is None:
-            return OnTimeRow(key or str(k), label)
-        return OnTimeRow(key or str(k), label, *(int(v or 0) for v in r[1:5]), None if r[5] is None else float(r[5]))
+        return OnTimeRow(key or str(k), label) if r is None else OnTimeRow(key or str(k), label, *r)
 
     if by == "milestone":
         out = [row(str(ms), MILESTONE_NAMES[ms]) for ms in Milestone if str(ms) in found]
@@ -136,9 +154,23 @@ def on_time(session: Session, since: datetime, until: datetime, by: str = "miles
         out = [row(i, week_label(mon), week_label(mon)) for i, mon in enumerate(weeks)]
     elif by == "party":
         out = [row(k, _label_party(k, d)) for k in sorted(found, key=lambda k: (k == "", k))]
+    elif by == "community":              # a 街道 compares its communities: their grids summed
+        grids = session.execute(select(Grid.id, Grid.community).order_by(Grid.id)).all()
+        out = []
+        for code in dict.fromkeys(c for _, c in grids):
+            rows_ = [row(i, "") for i, c in grids if c == code and i in found]
+            if rows_:
+                total = _sum_rows(rows_)
+                out.append(OnTimeRow(code, _community_name(code, d), total.on_time, total.late, total.missed,
+                                     total.pending, total.avg_to_meet_seconds))
     else:                                # grids in config order (their ids), as everywhere else
-        out = [row(k, k) for k in session.scalars(select(Grid.name).order_by(Grid.id)) if k in found]
+        out = [row(i, name, name) for i, name in session.execute(select(Grid.id, Grid.name).order_by(Grid.id))
+               if i in found]
     return OnTime(by, since, until, out, _sum_rows(out))
+
+
+def _community_name(code: str, d: Directory | None) -> str:
+    return (d.communities.get(code) if d is not None else None) or code
 
 
 def _sum_rows(rows: list[OnTimeRow]) -> OnTimeRow:
@@ -189,24 +221,26 @@ def _interval(n: int, total: int, squares: int) -> tuple[float | None, float | N
 
 
 def satisfaction(session: Session, by: str, until: datetime, weeks: int = 12, *, tz: str, min_count: int = 5,
-                 prior: float = 10.0, d: Directory | None = None) -> Satisfaction:
+                 prior: float = 10.0, d: Directory | None = None, grid_ids: list[int] | None = None) -> Satisfaction:
     """Residents' 1-5 ratings over the `weeks` ISO weeks ending with the one holding `until`, per
     grid, lead party (how 闵行 ranks 物业) or category. Groups are ranked by a shrunk mean,
     (sum + prior × overall mean) / (count + prior): as if each had `prior` more ratings at the
     community's mean, so three 5s do not outrank three hundred ratings averaging 4.8. Groups with
     fewer than `min_count` ratings follow, marked 样本不足. Tickets no party leads have no party
     group (by="party")."""
-    if by not in ("grid", "party", "category"):
+    if by not in ("grid", "community", "party", "category"):
         raise ValueError(f"satisfaction by {by!r}")
     if weeks < 1:
         raise ValueError("satisfaction needs weeks >= 1")
     week_mondays = last_mondays(until, weeks, tz)
     bounds = edges(week_mondays, tz)
     r, t = TicketRating, Ticket
-    key = {"grid": Grid.name, "category": t.category, "party": TicketParty.party}[by]
+    key = {"grid": Grid.name, "community": Grid.community, "category": t.category, "party": TicketParty.party}[by]
     rows = (select(key.label("key"), bucket(r.rated_at, bounds).label("week"), r.score.label("score"))
             .select_from(r).join(t, t.id == r.ticket_id))
-    rows = rows.join(Grid, Grid.id == t.grid_id) if by == "grid" else rows
+    rows = rows.join(Grid, Grid.id == t.grid_id) if by in ("grid", "community") else rows
+    if grid_ids is not None:             # a community's staff see their own grids'
+        rows = rows.where(t.grid_id.in_(grid_ids))
     if by == "party":
         rows = rows.join(TicketParty, and_(TicketParty.ticket_id == t.id, TicketParty.role == "lead"))
     rows = rows.where(r.score.is_not(None), r.rated_at >= at(bounds[0]), r.rated_at < at(until)).subquery()
@@ -221,7 +255,8 @@ def satisfaction(session: Session, by: str, until: datetime, weeks: int = 12, *,
     def score(k: str, by_week: dict[int, tuple[int, int, int]]) -> GroupScore:
         n, total, squares = (sum(v[i] for v in by_week.values()) for i in range(3))
         low, high = _interval(n, total, squares)
-        label = {"grid": k, "category": categories.name_of(k) if k else k, "party": _label_party(k, d)}[by]
+        label = {"grid": k, "community": _community_name(k, d), "category": categories.name_of(k) if k else k,
+                 "party": _label_party(k, d)}[by]
         trend = [by_week[i][1] / by_week[i][0] if i in by_week else None for i in range(weeks)]
         counts = [by_week[i][0] if i in by_week else 0 for i in range(weeks)]
         ranked = n >= min_count

@@ -91,7 +91,7 @@ class WeeklyReview:
 
 
 def weekly_review(session: Session, week_start: date | datetime, tz: str, grid_id: int | None = None, *,
-                  now: datetime | None = None) -> WeeklyReview:
+                  now: datetime | None = None, grid_ids: list[int] | None = None) -> WeeklyReview:
     """The ISO week holding `week_start` (a local date or an aware instant). "Still open", overdue
     and long-standing describe the tickets as they are at `now` (the clock's time; default: the
     week's end, when the Monday review is made). `done` reads resolved_at as the robot summary
@@ -101,7 +101,9 @@ def weekly_review(session: Session, week_start: date | datetime, tz: str, grid_i
     prev = local_midnight(monday - timedelta(weeks=1), tz)
     now = now or end
     t = Ticket
-    mine = (t.grid_id == grid_id,) if grid_id is not None else ()
+    # one grid; else the grids in scope (a community's, in a deployment serving several); else all
+    mine = ((t.grid_id == grid_id,) if grid_id is not None
+            else (t.grid_id.in_(grid_ids),) if grid_ids is not None else ())
     active = t.status.in_(ACTIVE_STATES)
     long_ago = at(now - timedelta(days=LONG_OPEN_DAYS))
     found, done, still, late, n_long = session.execute(select(
@@ -188,7 +190,8 @@ class Agenda:
 
 
 def agenda(session: Session, since: datetime, until: datetime, tz: str, *, now: datetime | None = None,
-           d: Directory | None = None, limit: int = LIST_LIMIT, events_per_ticket: int = EVENTS_PER_TICKET) -> Agenda:
+           d: Directory | None = None, limit: int = LIST_LIMIT, events_per_ticket: int = EVENTS_PER_TICKET,
+           grid_ids: list[int] | None = None) -> Agenda:
     """Tickets of [since, until) (reported before `until`, and still being worked or moved since
     `since`) that are stuck — being worked and past the on-site or fix deadline (as /list 超时),
     reopened, or open more than STUCK_DAYS — or that involve more than one party; longest open
@@ -203,7 +206,8 @@ def agenda(session: Session, since: datetime, until: datetime, tz: str, *, now: 
     long_open = open_s > STUCK_DAYS * 86400
     flags = {"超时": overdue, "重新打开": t.round > 1, "久拖未结": long_open, "多方协办": parties > 1}
     where = (t.status.not_in([str(s) for s in ENDED]), t.created_at < at(until),
-             or_(active, t.updated_at >= at(since)), or_(*flags.values()))
+             or_(active, t.updated_at >= at(since)), or_(*flags.values()),
+             *([t.grid_id.in_(grid_ids)] if grid_ids is not None else []))
     hits = [case((f, 1), else_=0) for f in flags.values()]
     # the count rides along as a window over the same rows (one pass at a million tickets, not two)
     rows = session.execute(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, extract, func, literal
+from sqlalchemy import case, func, literal
 from sqlalchemy.orm import Session
 
 from storage.models import UTCDateTime
@@ -68,7 +68,9 @@ def bucket(col, bounds: list[datetime]):
 
 def seconds_between(session: Session, start, end):
     """end - start in seconds, as an SQL expression. SQLite keeps timestamps as text (julianday
-    reads it); PostgreSQL's extract(epoch) of a timestamp without zone reads it as UTC, as stored."""
+    reads it). On PostgreSQL the difference of two timestamps without zone (UTC, as stored) is an
+    interval; date_part gives its seconds as a double, exact to the microsecond, where extract
+    would give numeric, several times slower to sum over the 100,000 rows of a month's figures."""
     if session.get_bind().dialect.name == "postgresql":
-        return extract("epoch", end) - extract("epoch", start)
+        return func.date_part("epoch", end - start)
     return (func.julianday(end) - func.julianday(start)) * 86400.0

@@ -7,6 +7,7 @@ from sqlalchemy import false as sa_false
 from sqlalchemy import (JSON, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String, Text,
                         UniqueConstraint)
 from sqlalchemy import event
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -179,9 +180,18 @@ class TicketMilestone(Base):
     late_seconds: Mapped[int | None] = mapped_column(Integer)   # clock time past due when met (0: on time)
     stage: Mapped[int] = mapped_column(Integer, default=0)  # 0 nothing sent, 1 warned, 2.. escalation steps
     next_check_at: Mapped[datetime | None]
+    # Copies on the row for the on_time figures (handlers/stats.py), which then read only the period's
+    # milestones and no ticket: when the round began (its registration; the report in round 1), and
+    # the ticket's grid (a trigger of migration 0012 follows ticket.grid_id). Written by
+    # handlers/effects.py; None only on rows written around it.
+    round_started_at: Mapped[datetime | None]
+    grid_id: Mapped[int | None] = mapped_column(Integer)
     __table_args__ = (UniqueConstraint("ticket_id", "round", "name", "party"),
                       Index("ix_milestone_next_check", "next_check_at"),
-                      Index("ix_milestone_due", "due_at"), Index("ix_milestone_met", "met_at"))
+                      Index("ix_milestone_due", "due_at"), Index("ix_milestone_met", "met_at"),
+                      # on_time's promises still open, by when they fall due: a few, not the history
+                      Index("ix_milestone_unmet_due", "due_at", postgresql_where=sql_text("met_at IS NULL"),
+                            sqlite_where=sql_text("met_at IS NULL")))
 
 
 class TicketParty(Base):

@@ -250,3 +250,108 @@ def test_agenda_lists_stuck_and_cross_party_tickets_with_their_history(app, wech
     # from Thursday on, the finished cross-party ticket no longer belongs to the period
     later = figures(app, stats.agenda, local(2026, 12, 3, 0), W49[1], now=clock.now())
     assert [i.code for i in later.items] == [old, r]
+
+
+# --- on_time reads copies on the milestone row (migration 0012): the same figures as before -------
+
+def _on_time_before_0012(s, since, until, by, now):
+    """on_time as it was defined before migration 0012, looking up each round's registration and
+    each milestone's ticket: the reference the faster query must agree with."""
+    from sqlalchemy import and_, case, or_
+    from sqlalchemy.orm import aliased
+
+    from domain.states import Milestone
+    from handlers.stats_sql import at, bucket, edges, mondays, seconds_between
+    from storage.models import TicketMilestone, TicketParty
+    m, t = TicketMilestone, Ticket
+    reg, nxt, lead = aliased(TicketMilestone), aliased(TicketMilestone), aliased(TicketParty)
+    when, met = func.coalesce(m.met_at, m.due_at), m.met_at.is_not(None)
+    owed = stats._owed_when_due(m, t, nxt)
+    flags = (and_(met, m.late_seconds == 0), and_(met, m.late_seconds > 0),
+             and_(~met, m.due_at <= at(now), owed), and_(~met, m.due_at > at(now), owed))
+    key = {"milestone": m.name, "grid": Grid.name, "week": bucket(when, edges(mondays(since, until, TZ), TZ)),
+           "party": func.coalesce(func.nullif(m.party, ""), lead.party, "")}[by]
+    start = func.coalesce(reg.met_at, t.created_at)
+    q = (select(key, *(func.sum(case((f, 1), else_=0)) for f in flags),
+                func.avg(case((met, seconds_between(s, start, m.met_at)), else_=None)))
+         .select_from(m).join(t, t.id == m.ticket_id).join(Grid, Grid.id == t.grid_id)
+         .outerjoin(reg, and_(reg.ticket_id == m.ticket_id, reg.round == m.round, reg.name == str(Milestone.REGISTER)))
+         .outerjoin(nxt, and_(nxt.ticket_id == m.ticket_id, nxt.round == m.round + 1,
+                              nxt.name == str(Milestone.REGISTER)))
+         .outerjoin(lead, and_(lead.ticket_id == m.ticket_id, lead.role == "lead"))
+         .where(m.name.in_(stats.MEASURED), m.due_at.is_not(None), when >= at(since), when < at(until), or_(met, owed))
+         .group_by(key))
+    return {r[0]: (*(int(v or 0) for v in r[1:5]), r[5]) for r in s.execute(q)}
+
+
+def test_on_time_from_the_rows_copies_agrees_with_looking_everything_up(app, wechat, staff, clock):
+    """Two weeks of every kind of move: promises met early, late and never, parties referred and
+    answering or not, cancels, merges, visits, reopened rounds (one recategorised to a plan), a
+    photo whose words move it to another grid, and a ticket moved by hand. Every figure, by every
+    key, over several periods and clocks, equals the definition that looked each round's start
+    and grid up in other rows."""
+    from storage.models import TicketMilestone
+    svc = app.extensions["jiesu"]
+    texts = ["{b}号楼门口垃圾堆了好几天没人清", "{b}号楼楼道灯坏了", "{b}号楼旁边的树枝太长挡住窗户了", "{b}号楼电梯坏了"]
+    codes, closed = [], []
+    for day in range(12):
+        clock.set(local(2026, 11, 16 + day, 8))
+        for i in range(3):
+            b = 1 + (day * 7 + i * 13) % 36
+            openid, code = report(wechat, texts[(day + i) % 4].format(b=b))
+            codes.append(code)
+            who, step = ("wangfang" if b <= 12 else "liqiang" if b <= 24 else "zhaomin"), (day + i) % 6
+            clock.advance(minutes=(5, 50, 20, 90, 30, 10)[step])
+            if step != 3:                                   # 3: nobody ever comes
+                staff(who, f"/onsite {code}")
+            if step in (0, 2, 5):
+                clock.advance(hours=(1, 2, 4)[step % 3])
+                staff(who, f"/close {code} 已处理")
+                closed.append((openid, code))
+            elif step == 1:
+                staff("zhaomin", f"/refer {code} 法律顾问 请给出意见")
+                if day % 2:
+                    clock.advance(hours=30)
+                    staff("lvshi01", f"/reply {code} 已给出意见")
+            elif step == 4 and day % 3 == 0:
+                wechat.text(openid, "取消")
+        if day % 4 == 1:                                    # a second round, recategorised to a plan
+            openid, code = closed.pop(0)
+            assert "重新打开" in wechat.text(openid, "没解决")
+            staff("zhaomin", f"/recat {code} greenery")
+        if day % 5 == 2:
+            staff("zhaomin", f"/visit {closed[-1][1]} 居民满意")
+            staff("zhaomin", f"/merge {codes[-1]} {codes[-2]}")
+        if day == 6:                                        # a photo (第一网格) whose words say 20号楼
+            wechat.send_xml(wechat.xml("o-photo-stats", "image", PicUrl="http://x/p.jpg", MediaId="img-s"))
+            clock.advance(minutes=2)
+            wechat.text("o-photo-stats", "20号楼楼道灯坏了")
+        sweep(app, clock)
+    with transaction(svc.sessions) as s:                     # moved to another grid by hand, outside any move
+        third = s.scalar(select(Grid.id).where(Grid.name == "第三网格"))
+        s.execute(Ticket.__table__.update().where(Ticket.code == codes[4]).values(grid_id=third))
+
+    m_t = TicketMilestone
+    with svc.sessions() as s:
+        rows = s.execute(select(m_t, Ticket).join(Ticket, Ticket.id == m_t.ticket_id)).all()
+        registered = {(m.ticket_id, m.round): m.met_at for m, _ in rows if m.name == "register"}
+        moved = {t.code: t.grid.name for _, t in rows if t.resident and t.resident.openid == "o-photo-stats"}
+        assert moved and set(moved.values()) == {"第二网格"} and {m.round for m, _ in rows} == {1, 2}
+        for m, t in rows:                                   # the copies, row by row
+            assert m.round_started_at == registered.get((t.id, m.round), t.created_at), (t.code, m.name)
+            assert m.grid_id == t.grid_id, (t.code, m.name)
+        zero = (0, 0, 0, 0, None)
+        for since, until in ((local(2026, 11, 16, 0), local(2026, 11, 23, 0)), (local(2026, 11, 23, 0), W49[0]),
+                             (local(2026, 11, 16, 0), local(2026, 12, 14, 0)), (local(2026, 11, 20, 12), W49[1])):
+            weeks = [stats.week_label(mon) for mon in stats.mondays(since, until, TZ)]
+            for now in (local(2026, 11, 25), clock.now()):
+                for by in ("milestone", "grid", "party", "week"):
+                    want = _on_time_before_0012(s, since, until, by, now)
+                    got = {weeks.index(r.key) if by == "week" else r.key: (r.on_time, r.late, r.missed, r.pending,
+                                                                          r.avg_to_meet_seconds)
+                           for r in stats.on_time(s, since, until, by, tz=TZ, now=now).rows}
+                    assert sum(sum(v[:4]) for v in want.values()) > 0
+                    for k in set(want) | set(got):
+                        w, g = want.get(k, zero), got.get(k, zero)
+                        assert g[:4] == w[:4], (by, since, now, k)
+                        assert g[4] == (None if w[4] is None else pytest.approx(float(w[4]), rel=1e-9)), (by, k)
