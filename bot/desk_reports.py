@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Response, abort, g, render_template, request
+from sqlalchemy import select
 
 from bot import desk_auth
 from bot.desk import _svc, bp
@@ -50,11 +51,22 @@ def numbers():
     svc = _svc()
     tz, now, d = svc.config.community.timezone, svc.clock.now(), svc.directory
     since, until, start, end = _period(tz, now)
+    # the 街道 over several communities compares them; a community's own staff see only theirs
+    compare = ("community",) if svc.config.communities and g.actor.community is None else ()
     with svc.sessions() as s:
-        on_time = {by: stats.on_time(s, start, end, by, tz=tz, now=now, d=d)
-                   for by in ("milestone", "grid", "party", "week")}
-        ranking = {by: stats.satisfaction(s, by, end, tz=tz, d=d) for by in ("party", "grid", "category")}
+        grid_ids = _grids_in_scope(s)
+        on_time = {by: stats.on_time(s, start, end, by, tz=tz, now=now, d=d, grid_ids=grid_ids)
+                   for by in (*compare, "milestone", "grid", "party", "week")}
+        ranking = {by: stats.satisfaction(s, by, end, tz=tz, d=d, grid_ids=grid_ids)
+                   for by in (*compare, "party", "grid", "category")}
     return render_template("desk/numbers.html", on_time=on_time, ranking=ranking, since=since, until=until)
+
+
+def _grids_in_scope(session) -> list[int] | None:
+    """The grids of the signed-in staff member's community (None: every grid)."""
+    if g.actor.community is None:
+        return None
+    return list(session.scalars(select(Grid.id).where(Grid.community == g.actor.community)))
 
 
 def _review_args(session, tz: str, now: datetime):
@@ -65,7 +77,10 @@ def _review_args(session, tz: str, now: datetime):
         grid_name = g.actor.grid               # a grid leader's review is their grid's
     elif g.actor.role not in SEES_ALL:
         abort(403, description="周周转仅限居委会、街道和网格长查看")
-    grid_id = session.query(Grid.id).filter(Grid.name == grid_name).scalar() if grid_name else None
+    mine = session.query(Grid.id).filter(Grid.name == grid_name)
+    if g.actor.community is not None:              # another community's grid is not theirs to read
+        mine = mine.filter(Grid.community == g.actor.community)
+    grid_id = mine.scalar() if grid_name else None
     if grid_name and grid_id is None:
         abort(404, description=f"没有网格“{grid_name}”")
     return day, grid_name, grid_id
@@ -77,7 +92,7 @@ def _review():
     tz, now = svc.config.community.timezone, svc.clock.now()
     with svc.sessions() as s:
         day, grid_name, grid_id = _review_args(s, tz, now)
-        return stats.weekly_review(s, day, tz, grid_id, now=now), day, grid_name
+        return stats.weekly_review(s, day, tz, grid_id, now=now, grid_ids=_grids_in_scope(s)), day, grid_name
 
 
 @bp.get("/review")
@@ -85,7 +100,8 @@ def _review():
 def review():
     r, day, grid_name = _review()
     with _svc().sessions() as s:
-        grids = [x.name for x in s.query(Grid).order_by(Grid.id)]
+        scope = _grids_in_scope(s)
+        grids = [x.name for x in s.query(Grid).order_by(Grid.id) if scope is None or x.id in scope]
     return render_template("desk/review.html", r=r, day=day, grid=grid_name, grids=grids,
                            prev=(day - timedelta(days=7)).isoformat(), next=(day + timedelta(days=7)).isoformat())
 
@@ -97,7 +113,7 @@ def _agenda():
     tz, now = svc.config.community.timezone, svc.clock.now()
     since, until, start, end = _period(tz, now)
     with svc.sessions() as s:
-        return stats.agenda(s, start, end, tz, now=now, d=svc.directory), since, until
+        return stats.agenda(s, start, end, tz, now=now, d=svc.directory, grid_ids=_grids_in_scope(s)), since, until
 
 
 @bp.get("/agenda")

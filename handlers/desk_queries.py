@@ -149,6 +149,9 @@ def _search(session: Session, q: str):
     return cond if cond is not None else false()
 
 
+SEARCH_WINDOWS = (7, 28, 112)         # days; then no bound
+
+
 def list_tickets(session: Session, actor: Actor, f: TicketFilter, tz: str, now: datetime,
                  per_page: int = PER_PAGE) -> tuple[list[Ticket], int]:
     """One page of the list, newest first, and the number of tickets the filters match, counted up
@@ -158,9 +161,19 @@ def list_tickets(session: Session, actor: Actor, f: TicketFilter, tz: str, now: 
     capped = stmt.with_only_columns(Ticket.id).order_by(None).limit(COUNT_CAP + 1).subquery()
     total = session.scalar(select(func.count()).select_from(capped)) or 0
     # newest first by creation time: a date range then reads ix_ticket_created_at, not the whole key
-    rows = session.scalars(stmt.order_by(Ticket.created_at.desc(), Ticket.id.desc())
-                           .limit(per_page).offset((f.page - 1) * per_page)).all()
-    return list(rows), total
+    page = stmt.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(per_page).offset((f.page - 1) * per_page)
+    if f.q and total > COUNT_CAP:
+        # A common word: PostgreSQL misjudges how many tickets it matches and sorts every match
+        # (1 s at a million tickets). The newest week, then 4 weeks, then 16, is read instead, until a
+        # window holds the page: a row outside a window is older than every row inside, so the page
+        # is the same as the unbounded query's.
+        for days in SEARCH_WINDOWS:
+            since = now - timedelta(days=days)
+            if session.scalar(select(func.count()).select_from(
+                    stmt.with_only_columns(Ticket.id).order_by(None).where(Ticket.created_at >= since)
+                    .limit(f.page * per_page).subquery())) >= f.page * per_page:
+                return list(session.scalars(page.where(Ticket.created_at >= since)).all()), total
+    return list(session.scalars(page).all()), total
 
 
 def visible(session: Session, actor: Actor, code: str) -> Ticket | None:

@@ -29,6 +29,7 @@ class Directory:
     tz: str
     leaders: dict[str, str] = field(default_factory=dict)   # grid name -> leader userid
     cards: bool = True                             # one-tap WeCom cards beside staff notices
+    communities: dict[str, str] = field(default_factory=dict)   # code -> name, when there are several
 
     @classmethod
     def from_config(cls, cfg) -> "Directory":
@@ -47,7 +48,8 @@ class Directory:
                                                  party=known.party if known else None,
                                                  community=cfg.community_of_grid(g) if several else None)
         return cls(staff, parties, policy_from_config(cfg), cfg.community.timezone,
-                   {g.name: g.leader.wecom_userid for g in cfg.grids}, cfg.wecom.cards)
+                   {g.name: g.leader.wecom_userid for g in cfg.grids}, cfg.wecom.cards,
+                   {c.code: c.name for c in cfg.communities})
 
     def name_of(self, userid: str | None) -> str:
         """A person's name for people to read (never a bare userid when we know the name)."""

@@ -130,3 +130,27 @@ def test_bad_community_config_names_the_field(tmp_path):
     overlapping = [dict(g) for g in GRIDS]
     overlapping[2]["buildings"] = "1-12"                                   # another community: allowed
     make_config(tmp_path, url, communities=COMMUNITIES, grids=overlapping, staff=STAFF, default_grid="幸福一网格")
+
+
+def test_numbers_review_and_agenda_keep_to_a_community_and_the_street_compares(street):
+    from tests.bot.test_staff_races import staff_sender
+    w, staff = chat(street), staff_sender(street)
+    x = CODE.search(w.text(new_openid(), "幸福里3号楼门口垃圾没人清")).group(1)
+    h = CODE.search(w.text(new_openid(), "和平苑5号楼楼道灯坏了")).group(1)
+    staff("wangfang", f"/close {x} 已清理")
+    staff("chenjing", f"/close {h} 已修好")
+    svc = street.extensions["jiesu"]
+    with svc.sessions.begin() as s:
+        users.add(s, "zhou", PASSWORD, "hpzhou", svc.clock.now())
+        users.add(s, "wu", PASSWORD, "jiedao01", svc.clock.now())
+    zhou, wu = street.test_client(), street.test_client()
+    sign_in(zhou, "zhou")
+    sign_in(wu, "wu")
+    mine = zhou.get("/desk/numbers").data.decode()
+    assert "和平一网格" in mine and "幸福一网格" not in mine and 'id="ontime-community"' not in mine
+    every = wu.get("/desk/numbers").data.decode()
+    assert 'id="ontime-community"' in every and "和平社区" in every and "幸福里社区" in every and "幸福一网格" in every
+    review = zhou.get("/desk/review").data.decode()
+    assert "幸福一网格" not in review
+    assert zhou.get("/desk/review?grid=幸福一网格").status_code == 404          # not theirs to read
+    assert f"#{x}" not in zhou.get("/desk/agenda").data.decode()

@@ -65,3 +65,27 @@ def test_phone_numbers_never_reach_the_index(app, wechat):
         doc = s.scalar(select(Ticket.search).where(Ticket.code == code))
     assert "1234" not in doc                      # the masked middle digits never reach the index
     assert _found(svc, "13812345678") == []
+
+
+def test_a_common_word_reads_recent_windows_and_gets_the_same_pages(app, wechat, clock, monkeypatch):
+    """Past the count cap the list reads the newest week, 4 weeks, 16 weeks first (handlers/
+    desk_queries.SEARCH_WINDOWS): every page must equal the unbounded query's, wherever it falls."""
+    svc = app.extensions["jiesu"]
+    for i in range(24):                      # 24 matches spread over ~200 days, one every 9 days
+        wechat.text(new_openid(), f"{i % 30 + 1}号楼楼道灯坏了")
+        clock.advance(days=9)
+    monkeypatch.setattr(dq, "COUNT_CAP", 5)
+
+    def pages(windows) -> list[list[str]]:
+        monkeypatch.setattr(dq, "SEARCH_WINDOWS", windows)
+        out = []
+        with svc.sessions() as s:
+            for page in range(1, 8):
+                rows, total = dq.list_tickets(s, COMMITTEE, dq.TicketFilter(status="all", q="灯坏", page=page),
+                                              "Asia/Shanghai", svc.clock.now(), per_page=4)
+                out.append([t.code for t in rows])
+        return out
+
+    plain = pages(())
+    assert sum(len(p) for p in plain) == 24 and plain[0] != plain[1]
+    assert pages((7, 28, 112)) == plain == pages((30,)) == pages((1, 2))
