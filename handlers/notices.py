@@ -17,7 +17,7 @@ from sqlalchemy import select
 from domain.access import Actor
 from domain.states import Channel
 from handlers import consult_words
-from handlers.polls import BULK, SENDS_PER_MINUTE, PollRefused
+from handlers.polls import PollRefused, fan_out
 from storage import consult, repositories as repo
 from storage import points as ledger
 from storage.models import Notice, NoticeSignup, Resident
@@ -43,12 +43,10 @@ def create(session, actor: Actor, *, title: str, body: str, audience: dict, sign
     consult.address(session, n, ids)
     text = notice_text(n, tz)
     openids = dict(session.execute(select(Resident.id, Resident.openid).where(Resident.id.in_(ids))).all())
-    for i, r_id in enumerate(ids):
-        repo.enqueue_once(session, f"notice:{n.id}:r{r_id}", str(Channel.MP_TEXT), openids[r_id],
-                          {"kind": "notice", "content": text,
-                           "template": {"code": f"通知{n.id}", "status": "回复“报名”参加" if signup else "社区通知",
-                                        "time": _local(event_at, tz) if event_at else None, "detail": n.title}},
-                          now, not_before=now + timedelta(minutes=i // SENDS_PER_MINUTE), priority=BULK)
+    fan_out(session, f"notice:{n.id}", [(r_id, openids[r_id]) for r_id in ids],
+            {"kind": "notice", "content": text,
+             "template": {"code": f"通知{n.id}", "status": "回复“报名”参加" if signup else "社区通知",
+                          "time": _local(event_at, tz) if event_at else None, "detail": n.title}}, now)
     return n, len(ids)
 
 

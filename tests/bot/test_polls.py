@@ -180,3 +180,15 @@ def test_answers_are_in_the_export_and_their_words_and_room_go_on_erasure(app, w
         rows = list(s.scalars(select(PollAnswer).order_by(PollAnswer.poll_id)))
         assert rows[0].value == privacy.ERASED_TEXT and rows[1].value == 0          # the vote still counts
         assert rows[1].household.startswith("erased-") and "101" not in rows[1].household
+
+
+def test_a_fan_out_is_paced_behind_ticket_notices(app, wechat, staff, clock, monkeypatch):
+    monkeypatch.setattr(polls, "SENDS_PER_MINUTE", 4)
+    for _ in range(10):
+        wechat.event(new_openid(), "subscribe")
+    staff("zhaomin", "/poll 周末清理楼道？ 好/不好 对象:全体")
+    rows = outbox(app, "poll")
+    now = clock.now().replace(tzinfo=None)
+    delays = sorted(int((o.next_attempt_at.replace(tzinfo=None) - now).total_seconds() // 60) for o in rows)
+    assert delays == [0] * 4 + [1] * 4 + [2] * 2
+    assert {o.priority for o in rows} == {polls.BULK} and polls.BULK < 0     # claimed after ticket notices
