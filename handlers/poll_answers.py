@@ -20,6 +20,7 @@ from domain.conversation import Conversation, Mode
 from handlers.notices import SignUps
 from nlp.extract import find_location
 from storage import consult
+from storage import repositories as repo
 from storage.models import Poll, PollAnswer, PollInvite, Resident
 
 KEYWORDS = frozenset({"问卷", "投票", "表决", "问卷调查", "修改答案", "改答案", "继续问卷", "问卷继续"})
@@ -50,6 +51,8 @@ class PollAnswers:
         if _norm(text) in KEYWORDS:
             return self._resume(session, r, now)
         p, inv = self._current(session, r, now)
+        if BARE_NUMBER.fullmatch(text) and self._rating_asked_since(session, r, inv):
+            return None                  # the last question was "rate 1-5": the intake reads it so
         if p is None:
             late = consult.recently_closed(session, r.id, now - LATE_WINDOW) if BARE_NUMBER.fullmatch(text) else None
             if r.asked_poll_id is not None:
@@ -130,6 +133,15 @@ class PollAnswers:
         if p is None or p.status != "open" or p.deadline <= now:
             return ""
         return f"\n（问卷《{p.title}》还没答完，回复“问卷”继续。）"
+
+    @staticmethod
+    def _rating_asked_since(session, r, inv: PollInvite | None) -> bool:
+        """A bare number answers the question the bot asked last: a rating (1-5) requested after the
+        poll's question was put, or with no poll question waiting, is the rating's."""
+        pending = repo.pending_ratings(session, r.id)
+        if not pending:
+            return False
+        return inv is None or inv.prompted_at is None or pending[0][0].requested_at >= inv.prompted_at
 
     # -- which poll --------------------------------------------------------------------------------
     def _current(self, session, r, now: datetime) -> tuple[Poll | None, PollInvite | None]:

@@ -192,3 +192,31 @@ def test_a_fan_out_is_paced_behind_ticket_notices(app, wechat, staff, clock, mon
     delays = sorted(int((o.next_attempt_at.replace(tzinfo=None) - now).total_seconds() // 60) for o in rows)
     assert delays == [0] * 4 + [1] * 4 + [2] * 2
     assert {o.priority for o in rows} == {polls.BULK} and polls.BULK < 0     # claimed after ticket notices
+
+
+def test_a_bare_number_answers_the_question_asked_last_rating_or_poll(app, wechat, staff, clock):
+    rated_first, poll_first = new_openid(), new_openid()
+    a = CODE_OF(wechat.text(rated_first, "9号楼楼道灯坏了"))
+    b = CODE_OF(wechat.text(poll_first, "9号楼电梯坏了"))
+    staff("wangfang", f"/close {a} 已修好")                    # rate 1-5 asked of the first
+    clock.advance(minutes=1)
+    staff("zhaomin", "/poll 周末清理楼道？ 好/不好 对象:9号楼")  # then the poll, of both
+    clock.advance(minutes=1)
+    staff("wangfang", f"/close {b} 已修好")                    # the second is asked to rate after the poll
+    assert wechat.text(rated_first, "1").startswith("已记下：好")           # the poll came last
+    assert not wechat.text(poll_first, "5").startswith("已记下")
+    with app.extensions["jiesu"].sessions() as s:
+        assert s.scalar(select(Ticket.rating).where(Ticket.code == b)) == 5   # the rating came last
+        answered = s.scalars(select(PollAnswer.resident_id).join(Resident, Resident.id == PollAnswer.resident_id)
+                             .where(Resident.openid.in_([rated_first, poll_first]))).all()
+        assert len(answered) == 1                                            # only the first's poll answer
+    clock.advance(days=8)
+    sweep(app)
+    reply = wechat.text(rated_first, "4")                                  # poll closed, a rating waits
+    assert "截止" not in reply
+    with app.extensions["jiesu"].sessions() as s:
+        assert s.scalar(select(Ticket.rating).where(Ticket.code == a)) == 4
+
+
+def CODE_OF(reply: str) -> str:
+    return re.search(r"#(\d{8}-\d{4})", reply).group(1)
