@@ -153,7 +153,7 @@ def poll_xlsx(poll_id: int):
     tables = [counts]
     if first is not None and res.by_building:
         cols = [Column("b", "楼栋", 10)] + [Column(f"o{i}", o, max(8, 2 * len(o) + 2), "int") for i, o in enumerate(first.options)]
-        tables.append(Table("按楼栋", cols, [(f"{b}号楼" if b != "未知" else b, *c) for b, c in res.by_building.items()],
+        tables.append(Table("按楼栋", cols, [(b, *c) for b, c in res.by_building.items()],
                             subtitle=first.prompt))
     texts = [(n, t.question.prompt, w) for n, t in enumerate(res.tallies, 1) for w in t.texts]
     if texts:

@@ -23,6 +23,8 @@ from storage.models import Grid, Poll
 BULK = -1                      # outbox priority: after every ticket notice
 SENDS_PER_MINUTE = 600         # residents asked per minute: a fan-out never floods the official account
 TEXTS_SHOWN = 20               # free-text answers listed in a report
+ANONYMOUS_MIN = 5              # an anonymous poll shows a building's answers only from this many
+SMALL_BUILDINGS = "其他楼栋（合并）"
 
 
 class PollRefused(ValueError):
@@ -136,7 +138,7 @@ class Results:
     finished: int
     respondents: int
     tallies: list[cs.Tally]
-    by_building: dict[str, list[int]]        # building -> counts of the first choice question
+    by_building: dict[str, list[int]]        # "3号楼" -> counts of the first choice question
     vote: cs.VoteOutcome | None
 
     def lines(self, tz: str, *, texts: int = TEXTS_SHOWN) -> list[str]:
@@ -179,8 +181,10 @@ def results(session: Session, p: Poll) -> Results:
         if p.kind == "vote" and position == 0 and household and value is not cs.SKIPPED:
             households[household] = value
         if position == first_choice and value is not cs.SKIPPED:
-            row = by_building.setdefault(building or "未知", [0] * len(q.options))
+            row = by_building.setdefault(f"{building}号楼" if building else "楼栋未知", [0] * len(q.options))
             row[value] += 1
+    if p.anonymous:
+        by_building = _pool_small(by_building)
     asked, finished = consult.invited_count(session, p.id)
     outcome = None
     if p.kind == "vote":
@@ -189,6 +193,19 @@ def results(session: Session, p: Poll) -> Results:
                                   Fraction(p.quorum) if p.quorum else cs.DEFAULT_QUORUM)
     return Results(p, asked, finished, len(respondents), [cs.tally(q, v) for q, v in zip(qs, per_q)],
                    dict(sorted(by_building.items())), outcome)
+
+
+def _pool_small(by_building: dict[str, list[int]]) -> dict[str, list[int]]:
+    """An anonymous poll's answers by building, with buildings of fewer than ANONYMOUS_MIN answers
+    pooled: in a building where two residents answered, its row would say who chose what."""
+    out: dict[str, list[int]] = {}
+    for b, counts in by_building.items():
+        key = b if sum(counts) >= ANONYMOUS_MIN else SMALL_BUILDINGS
+        row = out.setdefault(key, [0] * len(counts))
+        out[key] = [x + y for x, y in zip(row, counts)]
+    if SMALL_BUILDINGS in out and sum(out[SMALL_BUILDINGS]) < ANONYMOUS_MIN:
+        del out[SMALL_BUILDINGS]          # even pooled, too few to show
+    return out
 
 
 # -- closing --------------------------------------------------------------------------------------------

@@ -220,3 +220,19 @@ def test_a_bare_number_answers_the_question_asked_last_rating_or_poll(app, wecha
 
 def CODE_OF(reply: str) -> str:
     return re.search(r"#(\d{8}-\d{4})", reply).group(1)
+
+
+def test_an_anonymous_poll_never_shows_a_building_with_few_answers(app, wechat, staff):
+    many = [resident_in(wechat, "3") for _ in range(5)]
+    few = [resident_in(wechat, "5") for _ in range(2)]
+    staff("zhaomin", "/poll 换保洁公司？ 换/不换 对象:3号楼、5号楼 匿名")
+    staff("zhaomin", "/poll 装充电桩？ 装/不装 对象:3号楼、5号楼")
+    for p in many + few:
+        wechat.text(p, "1")                # the newest poll (充电桩) first
+        wechat.text(p, "问卷")
+        wechat.text(p, "2")
+    with app.extensions["jiesu"].sessions() as s:
+        hidden = polls.results(s, s.get(Poll, 1)).by_building
+        shown = polls.results(s, s.get(Poll, 2)).by_building
+    assert hidden == {"3号楼": [0, 5]}                       # 5号楼's two answers are not shown, even pooled
+    assert shown == {"3号楼": [5, 0], "5号楼": [2, 0]}
