@@ -103,7 +103,7 @@ def create(session: Session, actor: Actor, draft: Draft, now: datetime, tz: str,
 def fan_out(session: Session, key: str, people: list[tuple[int, str]], payload: dict, now: datetime) -> None:
     """One message to many residents, once each (key:r<id>), paced SENDS_PER_MINUTE behind ticket
     notices: in one statement, so a community of thousands is asked within the command's reply."""
-    repo.enqueue_many(session, [{"key": f"{key}:r{r_id}", "channel": str(Channel.MP_TEXT), "target": openid,
+    consult.enqueue_many(session, [{"key": f"{key}:r{r_id}", "channel": str(Channel.MP_TEXT), "target": openid,
                                  "payload": payload, "not_before": now + timedelta(minutes=i // SENDS_PER_MINUTE)}
                                 for i, (r_id, openid) in enumerate(people)], now, priority=BULK)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage.models import (Notice, NoticeRecipient, NoticeSignup, Poll, PollAnswer, PollInvite, Resident,
+from storage.models import (Notice, NoticeRecipient, NoticeSignup, Outbox, Poll, PollAnswer, PollInvite, Resident,
                             Ticket)
 from storage.repositories import _insert
 
@@ -191,3 +193,22 @@ def due_reminders(session: Session, start: datetime, end: datetime) -> list[Noti
     return list(session.scalars(select(Notice).where(
         and_(Notice.reminded_at.is_(None), Notice.signup.is_(True), Notice.event_at >= start, Notice.event_at < end))
         .order_by(Notice.id).with_for_update(skip_locked=True)))
+
+
+# -- sending to many residents at once -------------------------------------------------------------
+
+@cache
+def _enqueue_many(dialect: str):
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Outbox)
+    return stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
+
+
+def enqueue_many(session: Session, rows: list[dict], now: datetime, *, priority: int = 0) -> None:
+    """enqueue_once for many deliveries at once (a poll or a notice to every resident of a
+    community): one cached statement executed for all rows, each {key, channel, target, payload,
+    not_before}; a key already queued is skipped."""
+    if rows:
+        session.connection().execute(_enqueue_many(session.get_bind().dialect.name), [
+            {"channel": r["channel"], "target": r["target"], "payload": r["payload"], "ticket_id": None,
+             "dedupe_key": r["key"], "status": "pending", "attempts": 0, "next_attempt_at": r.get("not_before") or now,
+             "created_at": now, "priority": priority} for r in rows])

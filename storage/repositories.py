@@ -389,23 +389,6 @@ def enqueue_once(session: Session, key: str, channel: str, target: str, payload:
     return session.connection().execute(stmt.returning(Outbox.id)).first() is not None
 
 
-@cache
-def _enqueue_many(dialect: str):
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Outbox)
-    return stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
-
-
-def enqueue_many(session: Session, rows: list[dict], now: datetime, *, priority: int = 0) -> None:
-    """enqueue_once for many deliveries at once (a poll or a notice to every resident of a
-    community): one cached statement executed for all rows, each {key, channel, target, payload,
-    not_before}; a key already queued is skipped."""
-    if rows:
-        session.connection().execute(_enqueue_many(session.get_bind().dialect.name), [
-            {"channel": r["channel"], "target": r["target"], "payload": r["payload"], "ticket_id": None,
-             "dedupe_key": r["key"], "status": "pending", "attempts": 0, "next_attempt_at": r.get("not_before") or now,
-             "created_at": now, "priority": priority} for r in rows])
-
-
 # --- milestones and ratings ---------------------------------------------------------------------
 
 @cache
