@@ -54,6 +54,12 @@ def make_clock(cfg):
     return SystemClock()
 
 
+def build_app(cfg):
+    """The WSGI app each web worker serves (bench/floor_server.py serves another on the same server)."""
+    from bot.app import create_app
+    return create_app(cfg, clock=make_clock(cfg), migrate=False, upkeep=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.port == 0 and args.command == "serve":
@@ -121,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             self.cfg.set("post_worker_init", lambda worker: announce() if worker.age == 1 else None)
 
         def load(self):
-            from bot.app import create_app
-            return create_app(cfg, clock=make_clock(cfg), migrate=False, upkeep=True)
+            return build_app(cfg)
 
     def announce() -> None:
         """Printed once the server answers (the first web worker is ready), never before."""

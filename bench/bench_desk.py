@@ -82,6 +82,10 @@ TARGET_MS = 200.0
 WARMUP = 3
 SEARCH_WORDS = ("垃圾", "电梯", "漏水", "3号楼", "楼道灯", "停车", "噪音", "物业", "消防通道", "门禁", "漏", "狗")
 COMMITTEE = Actor(Role.COMMITTEE, "zhaomin", "赵敏")
+# issue 14: what staff open all day (/list, /show, the desk's list and ticket page, the weekly
+# review) costs the same whatever the history: p95 <= 20 ms at a million tickets
+HOT_PATH_OPS = frozenset({"1a", "3", "3a", "3b", "3c", "4a", "4b"})
+HOT_TARGET_MS = 20.0
 
 
 # --- the database ---------------------------------------------------------------------------------
@@ -180,6 +184,24 @@ def op_ticket_page(s, rng, ctx):
     return n
 
 
+def op_chat(command: str, leader: bool = False):
+    """A chat command as staff type it (handlers/commands: StaffDesk.run, the path chat and the desk
+    share): /list for the committee (the whole community) or a grid leader (their grid), /show."""
+    def run(s, rng, ctx):
+        from handlers.clock import FakeClock
+        from handlers.commands.dispatch import StaffDesk
+        from handlers.commands.registry import parse
+        actor = (Actor(Role.GRID_LEADER, "bench-leader", "网格长", grid=rng.choice(ctx.grids)[1]) if leader
+                 else COMMITTEE)
+        desk = StaffDesk(ctx.directory, FakeClock(ctx.now))
+        code = rng.choice(ctx.codes) if ctx.codes else "20000101-0001"
+        reply, _, done = desk.run(s, actor, parse(command.format(code=code)))
+        if not done and ctx.codes:
+            raise RuntimeError(f"{command}: {reply}")
+        return len(reply.splitlines())
+    return run
+
+
 def op_review(per_grid: bool):
     def run(s, rng, ctx):
         day = _rand_day(rng, ctx, 700)
@@ -237,6 +259,9 @@ def make_ops() -> list[Op]:
         Op("2c", "(2) list, search q = a ticket's code, all statuses",
            _list(lambda rng, ctx: F(status="all", q=rng.choice(ctx.codes) if ctx.codes else "20000101-0001"))),
         Op("3", "(3) ticket page: visible + events, milestones, parties, ratings, attachments", op_ticket_page),
+        Op("3a", "(3) chat /list, committee (the whole community, 20 of the open ones)", op_chat("/list")),
+        Op("3b", "(3) chat /list, a grid leader (their grid)", op_chat("/list", leader=True)),
+        Op("3c", "(3) chat /show a ticket", op_chat("/show {code}")),
         Op("4a", "(4) weekly_review, one grid, random past week", op_review(True)),
         Op("4b", "(4) weekly_review, community-wide, random past week", op_review(False)),
         Op("5a", "(5) satisfaction by party (12 weeks)", op_satisfaction("party")),
@@ -349,7 +374,7 @@ def _short_params(params) -> str:
 def report(ops: list[Op], empty: list[Op] | None, size: str) -> list[Op]:
     base = ops[0]
     e_by = {o.key: o for o in (empty or [])}
-    head = f"{'':<76} {'p50 ms':>8} {'p95 ms':>8} {'x base p95':>10}  {'p95<=200':<8}"
+    head = f"{'':<76} {'p50 ms':>8} {'p95 ms':>8} {'x base p95':>10}  {'p95<=200':<8} {'<=20 (#14)':<10}"
     if empty:
         head += f" {'empty p50':>9} {'empty p95':>9}"
     head += "  median size"
@@ -361,7 +386,8 @@ def report(ops: list[Op], empty: list[Op] | None, size: str) -> list[Op]:
         verdict = "" if o is base else ("met" if o.p95 <= TARGET_MS else "MISSED")
         if verdict == "MISSED":
             missed.append(o)
-        line = f"{o.label:<76} {o.p50:>8.2f} {o.p95:>8.2f} {ratio:>10.1f}  {verdict:<8}"
+        hot = "" if o.key not in HOT_PATH_OPS else ("met" if o.p95 <= HOT_TARGET_MS else "MISSED")
+        line = f"{o.label:<76} {o.p50:>8.2f} {o.p95:>8.2f} {ratio:>10.1f}  {verdict:<8} {hot:<10}"
         if empty:
             e = e_by.get(o.key)
             line += f" {e.p50:>9.2f} {e.p95:>9.2f}" if e else f" {'':>9} {'':>9}"

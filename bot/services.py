@@ -60,12 +60,10 @@ class Services:
         return text
 
     def wake_outbox(self) -> None:
-        """Send what was just queued now rather than at the next poll: the drain in this process
-        when it runs one, else the background worker's (bot/wakeup.py)."""
+        """Send what was just queued now rather than at the next poll, when this process runs the
+        drain. The background worker's is woken by the database itself (bot/wakeup.py)."""
         if self.scheduler is not None and getattr(self.scheduler, "running", False):
             self.scheduler.wake()
-        else:
-            self.wakeup.notify()
 
 
 def build_services(cfg: Config, clock: Clock, *, migrate: bool = True, base_url: str | None = None) -> Services:

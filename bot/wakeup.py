@@ -1,6 +1,8 @@
-"""Waking the background worker when a web worker queues deliveries, so pushes leave at once rather
-than at the worker's next poll. PostgreSQL: NOTIFY / LISTEN (works across hosts). SQLite (local mode,
-one host): nothing to send; the worker polls its small outbox often instead."""
+"""Waking the background worker when deliveries are queued, so pushes leave at once rather than at
+the worker's next poll. PostgreSQL: every INSERT into outbox sends NOTIFY from a trigger (migration
+0015), delivered at commit and across hosts, with no round trip of the web worker's own; the worker
+LISTENs here. SQLite (local mode, one host): nothing to send; the worker polls its small outbox
+often instead."""
 from __future__ import annotations
 
 import logging
@@ -8,7 +10,6 @@ import threading
 from typing import Callable
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 log = logging.getLogger(__name__)
 CHANNEL = "jiesu_outbox"
@@ -19,16 +20,6 @@ class Wakeup:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.pg = engine.dialect.name == "postgresql"
-
-    def notify(self) -> None:
-        if not self.pg:
-            return
-        try:
-            with self.engine.connect() as c:
-                c.exec_driver_sql(f"NOTIFY {CHANNEL}")
-                c.commit()
-        except SQLAlchemyError as e:     # the worker polls anyway: a lost wake-up only delays
-            log.debug("outbox wake-up not sent: %s", type(e).__name__)
 
     def poll_seconds(self, configured: float) -> float:
         return configured if self.pg else min(configured, SQLITE_POLL_SECONDS)

@@ -35,16 +35,56 @@ def delivery_key(ticket_id: int, round_: int, key: str, recipient: str) -> str:
     return f"t{ticket_id}:r{round_}:{key}:{recipient}"[:128]
 
 
+class Deliveries:
+    """The outbox rows (and the ticket_card rows beside card rows) one outcome queues, written in
+    one INSERT each when flushed instead of a statement per recipient: a new report queues a push,
+    cards and party notices (six statements, issue 14), and a row whose dedupe key is already
+    queued is skipped as enqueue_once() skips it."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict] = {}          # by dedupe key: the first queued wins
+        self.cards: dict[str, dict] = {}         # by its card row's dedupe key
+        self._parties: dict[int, frozenset[str]] = {}
+
+    def add(self, key: str, channel: str, target: str, payload: dict, now: datetime, ticket_id: int | None,
+            not_before: datetime | None = None, priority: int = 0, card: dict | None = None) -> None:
+        if key in self.rows:
+            return
+        self.rows[key] = repo.outbox_row(key, channel, target, payload, now, ticket_id, not_before, priority)
+        if card is not None:
+            self.cards[key] = card
+
+    def parties(self, session: Session, ticket_id: int) -> frozenset[str]:
+        if ticket_id not in self._parties:
+            self._parties[ticket_id] = repo.party_codes(session, ticket_id)
+        return self._parties[ticket_id]
+
+    def flush(self, session: Session) -> int:
+        """Write what was queued; returns how many rows were new, cards not counted."""
+        if not self.rows:
+            return 0
+        new = repo.enqueue_rows(session, list(self.rows.values()))
+        cards = [self.cards[k] for k in new if k in self.cards]
+        if cards:
+            card_store.add_cards(session, cards)
+        n = len(new - self.cards.keys())
+        self.rows.clear()
+        self.cards.clear()
+        return n
+
+
 def apply(session: Session, t, out: Outcome, actor: Actor, now: datetime, d: Directory, grid) -> None:
     for kind, data in out.events:
         repo.add_event(session, t, actor.tag, str(kind), now, **data)
     apply_milestones(session, t, out.milestones, now, d)
     if out.ask_ratings:
         repo.request_ratings(session, t, now)
+    batch = Deliveries()
     for tell in out.tells:
         if tell.to == f"staff:{actor.id}":      # nobody is told what they have just done themselves
             continue
-        send(session, t, tell, now, d, grid)
+        send(session, t, tell, now, d, grid, batch)
+    batch.flush(session)
 
 
 def apply_milestones(session: Session, t, ops: list[MilestoneOp], now: datetime, d: Directory) -> None:
@@ -77,30 +117,29 @@ def apply_milestones(session: Session, t, ops: list[MilestoneOp], now: datetime,
             session.execute(update(m_t).where(*where, m_t.met_at.is_(None)).values(next_check_at=None))
 
 
-def send(session: Session, t, tell: Tell, now: datetime, d: Directory, grid) -> int:
-    """Queue one notice to its recipients; returns how many notice rows were queued (the cards
-    queued beside staff-app notices are not counted)."""
+def send(session: Session, t, tell: Tell, now: datetime, d: Directory, grid, batch: Deliveries | None = None) -> int:
+    """Queue one notice to its recipients. Alone (no batch) it writes them now and returns how many
+    notice rows were queued (the cards queued beside staff-app notices are not counted); with a
+    batch it adds to it and returns 0: the batch's flush() writes and counts."""
+    mine = batch is None
+    batch = Deliveries() if mine else batch
     to, key = tell.to, tell.key
-    queued = 0
     priority = outbox_priority(tell.notice)
 
     def staff(userid: str) -> None:
-        nonlocal queued
         text = render.for_staff(tell.notice, t, tell.data, d)
         if text and userid:
-            queued += repo.enqueue_once(session, delivery_key(t.id, t.round, key, userid), str(Channel.WECOM_TEXT),
-                                        userid, {"kind": str(tell.notice), "content": text}, now, t.id, priority=priority)
-            queue_card(session, t, tell, now, d, userid)   # the one-tap card beside it (the text stays)
+            batch.add(delivery_key(t.id, t.round, key, userid), str(Channel.WECOM_TEXT), userid,
+                      {"kind": str(tell.notice), "content": text}, now, t.id, priority=priority)
+            queue_card(session, t, tell, now, d, userid, batch)   # the one-tap card beside it (the text stays)
 
     def group() -> None:
-        nonlocal queued
         if grid is not None and grid.leader_userid:      # the leader's card; the group reads the push
-            queue_card(session, t, tell, now, d, grid.leader_userid)
+            queue_card(session, t, tell, now, d, grid.leader_userid, batch)
         body = render.for_group(tell.notice, t, tell.data, d, grid)
         if body is not None:
-            queued += repo.enqueue_once(session, delivery_key(t.id, t.round, key, f"g{grid.id}"), str(Channel.ROBOT),
-                                        grid.robot_key, {"kind": str(tell.notice), "body": body}, now, t.id,
-                                        not_before=tell.not_before, priority=priority)
+            batch.add(delivery_key(t.id, t.round, key, f"g{grid.id}"), str(Channel.ROBOT), grid.robot_key,
+                      {"kind": str(tell.notice), "body": body}, now, t.id, not_before=tell.not_before, priority=priority)
 
     if to in ("group", "group_all"):
         group()
@@ -108,10 +147,10 @@ def send(session: Session, t, tell: Tell, now: datetime, d: Directory, grid) -> 
         text = render.for_residents(tell.notice, t, tell.data, d)
         if text:
             for r_id, openid in repo.residents_of(session, t):
-                queued += repo.enqueue_once(session, delivery_key(t.id, t.round, key, f"r{r_id}"), str(Channel.MP_TEXT),
-                                            openid, {"kind": str(tell.notice), "content": text,
-                                                     "template": {"code": t.code, "status": status_name(t.status),
-                                                                  "detail": text[:100]}}, now, t.id, priority=priority)
+                batch.add(delivery_key(t.id, t.round, key, f"r{r_id}"), str(Channel.MP_TEXT), openid,
+                          {"kind": str(tell.notice), "content": text,
+                           "template": {"code": t.code, "status": status_name(t.status), "detail": text[:100]}},
+                          now, t.id, priority=priority)
     elif to == "assignee":
         if t.assignee:
             staff(t.assignee)
@@ -127,47 +166,42 @@ def send(session: Session, t, tell: Tell, now: datetime, d: Directory, grid) -> 
         staff(to.removeprefix("staff:"))
     elif to.startswith("party:"):
         party = d.parties.get(to.removeprefix("party:"))
-        if party is None:
-            return queued
-        for userid in party.members:
+        for userid in party.members if party else ():
             staff(userid)
-        if party.robot_key:
+        if party is not None and party.robot_key:
             text = render.for_staff(tell.notice, t, tell.data, d)
             if text:
-                queued += repo.enqueue_once(session, delivery_key(t.id, t.round, key, f"p{party.code}"), str(Channel.ROBOT),
-                                            party.robot_key, {"kind": str(tell.notice),
-                                                              "body": {"msgtype": "text", "text": {"content": text}}},
-                                            now, t.id, priority=priority)
-    return queued
+                batch.add(delivery_key(t.id, t.round, key, f"p{party.code}"), str(Channel.ROBOT), party.robot_key,
+                          {"kind": str(tell.notice), "body": {"msgtype": "text", "text": {"content": text}}},
+                          now, t.id, priority=priority)
+    return batch.flush(session) if mine else 0
 
 
-def working_parties(session: Session, t, d: Directory) -> frozenset[str]:
+def working_parties(session: Session, t, d: Directory, batch: Deliveries | None = None) -> frozenset[str]:
     """The parties working the ticket (referred to, and the assignee's), for the access rules."""
     assignee = d.staff.get(t.assignee) if t.assignee else None
     extra = {assignee.party} if assignee is not None and assignee.party else set()
-    return frozenset(p.party for p in repo.parties_of(session, t.id)) | extra
+    referred = batch.parties(session, t.id) if batch is not None else repo.party_codes(session, t.id)
+    return referred | extra
 
 
-def queue_card(session: Session, t, tell: Tell, now: datetime, d: Directory, userid: str) -> int:
+def queue_card(session: Session, t, tell: Tell, now: datetime, d: Directory, userid: str, batch: Deliveries) -> None:
     """A "wecom_card" row and its ticket_card row, when the notice comes with a card and the
     recipient may tap something now (domain/access.py decides which buttons). A new ticket's card
     goes at once, once a round (a push held for the resident's menu choice, and the push that
     replaces it, are one card: its category may be corrected later, the leader can start now)."""
     actor = d.staff.get(userid)
     if not d.cards or tell.notice not in cards.CARD_NOTICES or actor is None or actor.role not in cards.CARD_ROLES:
-        return 0
+        return
     if not hasattr(t, "assignee"):        # a new ticket's values before it is a row (intake): nobody on it yet
         t = SimpleNamespace(**{"assignee": None, "onsite_at": None, **vars(t)})
-    keys = cards.buttons_for(actor, t, working_parties(session, t, d))
+    keys = cards.buttons_for(actor, t, working_parties(session, t, d, batch))
     if not keys:
-        return 0
+        return
     dkey = delivery_key(t.id, t.round, "card:new" if tell.notice == Notice.NEW_TICKET else f"card:{tell.key}", userid)
     task = cards.task_id(t.id, t.round, userid, dkey)
     body = cards.card(t, task=task, keys=keys, tz=d.tz, name_of=d.name_of)
-    if not repo.enqueue_once(session, dkey, "wecom_card", userid, {"kind": f"card:{tell.notice}", "task_id": task,
-                                                                    "card": body}, now, t.id,
-                             priority=outbox_priority(tell.notice)):
-        return 0
-    card_store.add_card(session, task_id=task, ticket_id=t.id, round_=t.round, userid=userid, notice=str(tell.notice),
-                        shows=cards.shows(t), now=now)
-    return 1
+    batch.add(dkey, "wecom_card", userid, {"kind": f"card:{tell.notice}", "task_id": task, "card": body}, now, t.id,
+              priority=outbox_priority(tell.notice),
+              card=dict(task_id=task, ticket_id=t.id, round=t.round, userid=userid, notice=str(tell.notice),
+                        shows=cards.shows(t), created_at=now))

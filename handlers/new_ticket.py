@@ -10,6 +10,7 @@ from domain.states import Source, Status
 from nlp import categories
 from nlp.types import Classification, Location
 from storage import repositories as repo
+from storage import ticket_numbers
 
 
 def reasons(c: Classification | None) -> dict:
@@ -23,7 +24,7 @@ def new_ticket_values(session, tz: str, now: datetime, *, grid, category: str, t
                       resident_id: int | None, source: Source) -> SimpleNamespace:
     """A new ticket's columns before the domain opens it (status, round and deadlines come from there)."""
     return SimpleNamespace(
-        code=repo.next_ticket_code(session, now, tz), category=category,
+        code=ticket_numbers.next_ticket_code(session, now, tz), category=category,
         priority=str(moves.priority_for(categories.get(category).is_urgent(emergency), emergency, caution)),
         emergency=emergency, status=str(Status.OPEN), round=1, source=str(source), text=text,
         confidence=c.confidence if c else 0.0, terms=(c.terms[:8] if c else []), category_confirmed=confirmed,

@@ -1,13 +1,16 @@
 """Receiving a message exactly once, across retries, workers, crashes and database outages.
 
-1. The message is stored first, in a transaction of its own (status received, under a lease): from
-   then on nothing the resident sent is lost, whatever happens to this worker.
-2. It is handled in a second transaction, within a time budget (WeChat waits 5 s). Past the budget
-   the sender gets a holding reply and the handling finishes in the background; its reply then goes
-   out through the outbox (reply_deferred).
-3. A message whose handler died (lease run out) or failed is handled again by recover(), from the
-   background worker, a bounded number of times; then it is marked dead and the committee is told.
-4. While the database cannot be reached in time the message goes to a local spool and the sender is
+1. A message is stored and handled in one transaction, with one commit: its row is inserted first
+   (status received, under a lease; the dedupe key makes a concurrent copy wait for it), the
+   handling runs, and the outcome is written on the same row. WeChat waits 5 s: past the budget
+   the sender gets a holding reply, the message is also kept in the local spool (until the commit
+   the row exists only in this transaction), and whichever commits first wins: the handler (its
+   reply then goes out through the outbox, reply_deferred) or the spool's replay.
+2. When handling fails, its effects roll back and the message is stored alone as failed, so
+   nothing the resident sent is lost; recover(), from the background worker, handles it again a
+   bounded number of times, then marks it dead and tells the committee. A row stored by the
+   spool's replay or taken back from a dead handler is handled the same way, under its lease.
+3. While the database cannot be reached in time the message goes to the local spool and the sender is
    told it was received; replay_spool() stores and handles it, once and in order, when it is back.
 
 A retry (WeChat resends after 5 s without an answer, to any worker) finds the stored row: if it is
@@ -60,6 +63,7 @@ class _Run:
     """One message in progress, shared by the request thread and the thread handling it."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     stored: bool = False       # its row is committed: from now on the row, not the spool, owns it
+    inserted: bool = False     # its row is written in a transaction not yet committed (the database answers)
     spooled: bool = False      # the request gave up waiting for the database and spooled it
     deferred: bool = False     # the request answered with the holding text
     finishing: bool = False    # the handler is recording its outcome: the reply is its own
@@ -118,10 +122,7 @@ class Receiver:
             self._spool(source, msg, raw, run, e)
             return self.holding(source, msg), True
         with run.lock:                  # past the budget
-            if run.stored and not run.finishing and not run.retry:
-                run.deferred = True     # the handler will send its reply through the outbox
-                return self.holding(source, msg), True
-            if not run.stored or run.retry:
+            if not run.stored or run.retry:     # not committed: kept on disk too, first to commit wins
                 self._spool(source, msg, raw, run, None)
                 return self.holding(source, msg), True
         try:
@@ -136,24 +137,51 @@ class Receiver:
         run.spooled = True
         run.deferred = True
         self.spool.append(source, asdict(msg), raw, self.clock.now())
-        if (e is None and not run.stored) or (e is not None and _unreachable(e)):
+        # a slow handler is not an outage: the database answered its first statement
+        if (e is None and not run.stored and not run.inserted) or (e is not None and _unreachable(e)):
             self._outage(e)
 
     def _store_and_handle(self, source: str, msg: Inbound, raw: str, run: _Run) -> tuple[str, bool]:
         if run.spooled:
             return "", False            # the request spooled it while this waited for a thread
+        row_id, reply = self._store_handled(source, msg, raw, run)
+        if row_id is None:
+            return self._retry(source, msg, run), False
+        return reply, True
+
+    def _store_handled(self, source: str, msg: Inbound, raw: str, run: _Run, received_at: datetime | None = None,
+                       deferred: bool = False) -> tuple[int | None, str]:
+        """Store the message and its outcome in one transaction: (row id, reply), or (None, '') when
+        its dedupe key was stored already. Handling that fails rolls back with everything it did,
+        and the message is then stored alone, as failed (to be retried by recover())."""
+        handler = self.handlers[source]
         now = self.clock.now()
         lease_until = now + self.lease
-        with self.sessions() as s, s.begin():
-            row_id = rows.store(s.connection(), dedupe_key=msg.dedupe_key, openid=msg.openid, msg_type=msg.type,
-                                raw=raw, source=source, inbound=asdict(msg), now=now, lease_until=lease_until,
-                                deferred=run.spooled)
+        row = dict(dedupe_key=msg.dedupe_key, openid=msg.openid, msg_type=msg.type, raw=raw, source=source,
+                   inbound=asdict(msg), now=received_at or now)
+        try:
+            with self.sessions() as s, s.begin():
+                row_id = rows.store(s.connection(), **row, lease_until=lease_until, deferred=deferred)
+                if row_id is None:
+                    return None, ""
+                with run.lock:
+                    run.inserted = True
+                reply, ticket_id = handler.handle(s, msg)
+                self._finish(s, source, msg, row_id, lease_until, run, deferred, now, self._handled(reply, ticket_id, now))
+        except Exception as e:       # noqa: BLE001 - its effects rolled back; the message is kept
+            if _unreachable(e):
+                raise                # the database went away: the spool keeps the message
+            log.exception("handling inbound %s failed", msg.dedupe_key)
+            reply = handler.failed_reply()
+            with self.sessions() as s, s.begin():
+                row_id = rows.store(s.connection(), **row, lease_until=None, deferred=True,
+                                    outcome=self._failed(source, e, reply, now, 1))
+            if row_id is None:
+                return None, ""
         with run.lock:
             run.stored = True
         self._back()
-        if row_id is None:
-            return self._retry(source, msg, run), False
-        return self._handle(source, msg, row_id, lease_until, run), True
+        return row_id, reply
 
     def _retry(self, source: str, msg: Inbound, run: _Run) -> str:
         """WeChat (or a replayed spool) sends a message we already have."""
@@ -184,35 +212,51 @@ class Receiver:
 
     def _handle(self, source: str, msg: Inbound, row_id: int, lease_until: datetime, run: _Run,
                 deferred: bool = False, attempts: int = 1) -> str:
-        """Handle a stored message under its lease; record the outcome only if the lease is still
-        ours. Returns the reply for the request (or '' when someone else took the message over)."""
+        """Handle a message stored earlier (a replayed spool's, a failed one, one whose handler died)
+        under its lease; record the outcome only if the lease is still ours. Returns the reply for
+        the request (or '' when someone else took the message over)."""
         handler = self.handlers[source]
         now = self.clock.now()
         with self.sessions() as session, session.begin():
             try:
                 with session.begin_nested():
                     reply, ticket_id = handler.handle(session, msg)
-                done = {"status": "handled", "reply": reply, "ticket_id": ticket_id, "error": None,
-                        "handled_at": now, "lease_until": None}
+                done = self._handled(reply, ticket_id, now)
             except Exception as e:       # effects rolled back; the message stays, to be retried
                 if _unreachable(e):
                     raise                # the database went away: the lease brings it back later
                 log.exception("handling inbound %s failed", msg.dedupe_key)
                 reply = handler.failed_reply()
-                done = {"status": "failed" if source == "mp" else "dead", "reply": reply, "ticket_id": None,
-                        "error": mask_pii(f"{type(e).__name__}: {e}")[:2000], "lease_until": None,
-                        "next_attempt_at": now + self._backoff(attempts)}
+                done = self._failed(source, e, reply, now, attempts)
                 deferred = True          # the sender has the apology: a later success goes by outbox
-            with run.lock:
-                run.finishing = True
-                deferred = deferred or run.deferred or run.spooled
-            kept = rows.finish(session.connection(), row_id, lease_until, done, deferred)
-            if kept is None:
+            if not self._finish(session, source, msg, row_id, lease_until, run, deferred, now, done):
                 session.rollback()       # the lease ran out and someone else has it now
                 return ""
-            if kept.reply_deferred and done["status"] == "handled" and reply:
-                self._answer_later(session, source, msg, row_id, reply, now)
         return reply or ""
+
+    @staticmethod
+    def _handled(reply: str, ticket_id: int | None, now: datetime) -> dict:
+        return {"status": "handled", "reply": reply, "ticket_id": ticket_id, "error": None, "handled_at": now,
+                "lease_until": None}
+
+    def _failed(self, source: str, e: BaseException, reply: str, now: datetime, attempts: int) -> dict:
+        return {"status": "failed" if source == "mp" else "dead", "reply": reply, "ticket_id": None,
+                "error": mask_pii(f"{type(e).__name__}: {e}")[:2000], "lease_until": None,
+                "next_attempt_at": now + self._backoff(attempts)}
+
+    def _finish(self, session: Session, source: str, msg: Inbound, row_id: int, lease_until: datetime, run: _Run,
+                deferred: bool, now: datetime, done: dict) -> bool:
+        """Write the outcome on the row if the lease is still ours (False if not). A reply the
+        request no longer waits for (holding text sent, or spooled) is queued for the outbox."""
+        with run.lock:
+            run.finishing = True
+            deferred = deferred or run.deferred or run.spooled
+        kept = rows.finish(session.connection(), row_id, lease_until, done, deferred)
+        if kept is None:
+            return False
+        if kept.reply_deferred and done["status"] == "handled" and done["reply"]:
+            self._answer_later(session, source, msg, row_id, done["reply"], now)
+        return True
 
     def _backoff(self, attempts: int) -> timedelta:
         return timedelta(seconds=self.cfg.retry_seconds * 2 ** max(attempts - 1, 0))
@@ -264,22 +308,12 @@ class Receiver:
         done = 0
         for entry in entries:
             msg = Inbound(**entry.inbound)
-            now = self.clock.now()
-            lease_until = now + self.lease
-            with self.sessions() as s, s.begin():
-                row_id = rows.store(s.connection(), dedupe_key=msg.dedupe_key, openid=msg.openid, msg_type=msg.type,
-                                    raw=entry.raw, source=entry.source, inbound=entry.inbound, now=entry.received_at,
-                                    lease_until=lease_until, deferred=True)
+            row_id, _ = self._store_handled(entry.source, msg, entry.raw, _Run(), entry.received_at, deferred=True)
             self._back()
             if row_id is None:
                 self._follow_up(entry.source, msg)
             entry.delete()
             done += 1
-            if row_id is not None:
-                try:
-                    self._handle(entry.source, msg, row_id, lease_until, _Run(stored=True), deferred=True)
-                except SQLAlchemyError:
-                    log.warning("spooled message %s stored; handling failed and will be retried", msg.dedupe_key)
         return done
 
     def _follow_up(self, source: str, msg: Inbound) -> None:

@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from domain.states import ACTIVE, ENDED, EVENT_NAMES, EventKind, status_name
+from domain.states import ENDED, EVENT_NAMES, EventKind, status_name
 from handlers.directory import Directory
 from handlers.stats_sql import at, local_midnight, monday_of, seconds_between, week_label
 from nlp import categories, mask_pii
 from storage.models import Grid, Ticket, TicketEvent, TicketParty, TicketRating
+from storage.repositories import ACTIVE_TICKET
 
-ACTIVE_STATES = [str(s) for s in ACTIVE]
 LONG_OPEN_DAYS = 30            # 周周转: open longer than this is listed by name
 STUCK_DAYS = 14                # 联席会: open longer than this is on the agenda
 TOP_CATEGORIES = 5
@@ -104,7 +104,7 @@ def weekly_review(session: Session, week_start: date | datetime, tz: str, grid_i
     # one grid; else the grids in scope (a community's, in a deployment serving several); else all
     mine = ((t.grid_id == grid_id,) if grid_id is not None
             else (t.grid_id.in_(grid_ids),) if grid_ids is not None else ())
-    active = t.status.in_(ACTIVE_STATES)
+    active = ACTIVE_TICKET
     long_ago = at(now - timedelta(days=LONG_OPEN_DAYS))
     found, done, still, late, n_long = session.execute(select(
         _count(*mine, t.created_at >= at(start), t.created_at < at(end)),
@@ -198,7 +198,7 @@ def agenda(session: Session, since: datetime, until: datetime, tz: str, *, now: 
     first, with their history. `now` (default `until`) is the clock's time."""
     now = now or until
     t = Ticket
-    active = t.status.in_(ACTIVE_STATES)
+    active = ACTIVE_TICKET
     parties = select(func.count()).where(TicketParty.ticket_id == t.id).scalar_subquery()
     overdue = and_(active, or_(and_(t.onsite_at.is_(None), t.due_onsite_at < at(now)), t.due_fix_at < at(now)))
     open_end = case((active, at(now)), else_=func.coalesce(t.resolved_at, t.updated_at))

@@ -66,6 +66,9 @@ class Grid(Base):
     community: Mapped[str] = mapped_column(String(32), default="default", server_default="default", index=True)
 
 
+ACTIVE_SQL = "status IN ('open', 'assigned', 'onsite', 'planned', 'referred')"
+
+
 class Ticket(Base):
     __tablename__ = "ticket"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -112,9 +115,19 @@ class Ticket(Base):
     __table_args__ = (Index("ix_ticket_resident_created", "resident_id", "created_at"),
                       # the desk's filters and the weekly numbers (bot/desk.py, handlers/stats*.py)
                       Index("ix_ticket_grid_status", "grid_id", "status"),
-                      Index("ix_ticket_resolved_at", "resolved_at"),
+                      # PostgreSQL: with the grid (and category, building), so the weekly review's
+                      # counts are index-only scans (migration 0016)
+                      Index("ix_ticket_created_at", "created_at", postgresql_include=["grid_id", "category", "building"]),
+                      Index("ix_ticket_resolved_at", "resolved_at", postgresql_include=["grid_id"]),
                       Index("ix_ticket_due_fix", "due_fix_at"),
-                      Index("ix_ticket_updated_at", "updated_at"))        # the agenda: moved since
+                      Index("ix_ticket_updated_at", "updated_at"),        # the agenda: moved since
+                      # a report's "+1" candidates (repositories.open_tickets_like) and the review's
+                      # open counts; the states are domain.states.ACTIVE's, as migration 0016 wrote them
+                      Index("ix_ticket_active_like", "grid_id", "category", "created_at",
+                            postgresql_include=["due_fix_at"], postgresql_where=sql_text(ACTIVE_SQL), sqlite_where=sql_text(ACTIVE_SQL)),
+                      # /list's order (handlers/commands/tickets.py): the first page without sorting every open ticket
+                      Index("ix_ticket_active_order", sql_text("priority DESC"), "created_at",
+                            postgresql_where=sql_text(ACTIVE_SQL), sqlite_where=sql_text(ACTIVE_SQL)))
 
     @property
     def grid_name(self) -> str:

@@ -4,19 +4,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from domain.states import ACTIVE
 from storage import search
-from storage.models import (Attachment, Grid, InboundMessage, JobRun, KeyValue, Outbox, Resident, Ticket, TicketCounter,
+from storage.models import (Attachment, Grid, InboundMessage, JobRun, KeyValue, Outbox, Resident, Ticket,
                             TicketEvent, TicketFollower, TicketMilestone, TicketParty, TicketRating)
 
 ACTIVE_STATES = tuple(str(s) for s in ACTIVE)
+# the same states spelled out, as the partial indexes on active tickets are (migration 0016): a
+# prepared statement's generic plan can use those indexes only with the states as literals
+ACTIVE_TICKET = Ticket.__table__.c.status.in_([literal_column(f"'{s}'") for s in sorted(ACTIVE_STATES)])
 
 # Statements of the per-message path, built once: parameters go with execute(), so SQLAlchemy
 # reuses the compiled form without coercing literals and computing a cache key each time.
@@ -26,15 +28,6 @@ _SELECT_RESIDENT = select(_R.c.id, _R.c.building, _R.c.state, _R.c.last_seen_at,
 _INSERT_TICKET = insert(Ticket.__table__).returning(Ticket.__table__.c.id)
 _INSERT_EVENT = insert(TicketEvent.__table__)
 _INSERT_OUTBOX = insert(Outbox.__table__)
-
-
-def _counter_upsert(dialect):
-    stmt = dialect.insert(TicketCounter).values(day=bindparam("day"), last=1)
-    return (stmt.on_conflict_do_update(index_elements=["day"], set_={"last": TicketCounter.last + 1})
-            .returning(TicketCounter.last))
-
-
-_BUMP_COUNTER = {"postgresql": _counter_upsert(postgresql), "sqlite": _counter_upsert(sqlite)}
 
 
 # --- residents -------------------------------------------------------------------------------
@@ -138,24 +131,6 @@ def grid_by_id(session: Session, grid_id: int) -> GridInfo:
 
 # --- tickets ---------------------------------------------------------------------------------
 
-def next_ticket_code(session: Session, now: datetime, tz: str) -> str:
-    """20261121-0007: the day in the community's time zone and an atomic per-day sequence.
-
-    On PostgreSQL the counter is bumped in its own short autocommit transaction: inside the
-    message's transaction its row lock would serialise every report until commit. A report that
-    then rolls back leaves a gap in the numbers, never a duplicate. (SQLite serialises writers
-    anyway, and a second connection would wait on our own write lock, so it stays inside.)
-    """
-    day = now.astimezone(ZoneInfo(tz)).strftime("%Y%m%d")
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        with bind.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            seq = conn.execute(_BUMP_COUNTER["postgresql"], {"day": day}).scalar_one()
-    else:
-        seq = session.connection().execute(_BUMP_COUNTER["sqlite"], {"day": day}).scalar_one()
-    return f"{day}-{seq:04d}"
-
-
 def insert_ticket(session: Session, **values) -> int:
     """A new ticket row (Core: one INSERT, no unit of work); returns its id. Its search terms are
     computed here (an ORM change of the text or place recomputes them: storage/models.py)."""
@@ -195,7 +170,7 @@ def _like_query(exclude: bool, building: bool):
         t = Ticket.__table__
         q = select(t.c.id, t.c.code, t.c.category, t.c.text, t.c.resident_id, t.c.location_text, t.c.building,
                    t.c.unit, t.c.room).where(t.c.grid_id == bindparam("grid_id"), t.c.category == bindparam("category"),
-                                             t.c.status.in_(ACTIVE_STATES), t.c.created_at >= bindparam("since", type_=t.c.created_at.type))
+                                             ACTIVE_TICKET, t.c.created_at >= bindparam("since", type_=t.c.created_at.type))
         if exclude:
             q = q.where(or_(t.c.resident_id.is_(None), t.c.resident_id != bindparam("resident")))
         if building:
@@ -377,16 +352,36 @@ def ticket_code_of(session: Session, ticket_id: int | None) -> str | None:
     return session.scalar(select(Ticket.code).where(Ticket.id == ticket_id))
 
 
+def outbox_row(key: str, channel: str, target: str, payload: dict, now: datetime, ticket_id: int | None = None,
+               not_before: datetime | None = None, priority: int = 0) -> dict:
+    return {"channel": channel, "target": target, "payload": payload, "ticket_id": ticket_id, "dedupe_key": key,
+            "status": "pending", "attempts": 0, "next_attempt_at": not_before or now, "created_at": now,
+            "priority": priority}
+
+
 def enqueue_once(session: Session, key: str, channel: str, target: str, payload: dict, now: datetime,
                  ticket_id: int | None = None, not_before: datetime | None = None, *, priority: int = 0) -> bool:
     """Enqueue unless a row with this key exists (also under a concurrent sweep in another worker):
     one INSERT … ON CONFLICT DO NOTHING, no savepoint. priority: 0 normal, EMERGENCY first and alone."""
-    stmt = _insert(session, Outbox).values(
-        channel=channel, target=target, payload=payload, ticket_id=ticket_id, dedupe_key=key, status="pending",
-        attempts=0, next_attempt_at=not_before or now, created_at=now,
-        priority=priority).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    # RETURNING, not rowcount: psycopg reports -1 for an INSERT SQLAlchemy gives an implicit RETURNING
-    return session.connection().execute(stmt.returning(Outbox.id)).first() is not None
+    return bool(enqueue_rows(session, [outbox_row(key, channel, target, payload, now, ticket_id, not_before, priority)]))
+
+
+def enqueue_rows(session: Session, rows: list[dict]) -> set[str]:
+    """enqueue_once() for several rows (outbox_row()s with distinct keys) in one statement; returns
+    the dedupe keys that were new."""
+    conn = session.connection()
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT SQLAlchemy gives an implicit RETURNING;
+    # several rows go as one INSERT … VALUES (…), (…) (SQLAlchemy's insertmanyvalues)
+    result = conn.execute(_enqueue_once(conn.dialect.name), rows if len(rows) > 1 else rows[0])
+    return set(result.scalars())
+
+
+@cache
+def _enqueue_once(dialect: str):
+    """Built once per dialect, values as parameters (a statement built per call cost about 1 ms of
+    CPU each, three or more per report: issue 14)."""
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Outbox)
+    return stmt.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Outbox.dedupe_key)
 
 
 # --- milestones and ratings ---------------------------------------------------------------------
@@ -447,11 +442,25 @@ def parties_of(session: Session, ticket_id: int) -> list[TicketParty]:
     return list(session.scalars(select(TicketParty).where(TicketParty.ticket_id == ticket_id).order_by(TicketParty.id)))
 
 
+_PARTY_CODES = select(TicketParty.party).where(TicketParty.ticket_id == bindparam("ticket_id"))
+
+
+def party_codes(session: Session, ticket_id: int) -> frozenset[str]:
+    """The parties a ticket was referred to (codes only: read on every notice that may carry a card)."""
+    return frozenset(session.connection().execute(_PARTY_CODES, {"ticket_id": ticket_id}).scalars())
+
+
 def add_party(session: Session, ticket_id: int, party: str, role: str, round_: int, now: datetime, by: str,
               note: str | None) -> None:
-    session.connection().execute(_insert(session, TicketParty).values(
-        ticket_id=ticket_id, party=party, role=role, round=round_, referred_at=now, referred_by=by, note=note)
-        .on_conflict_do_nothing(index_elements=["ticket_id", "party"]))
+    conn = session.connection()
+    conn.execute(_add_party(conn.dialect.name), dict(ticket_id=ticket_id, party=party, role=role, round=round_,
+                                                     referred_at=now, referred_by=by, note=note))
+
+
+@cache
+def _add_party(dialect: str):
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(TicketParty)
+    return stmt.on_conflict_do_nothing(index_elements=["ticket_id", "party"])
 
 
 def events(session: Session, ticket_id: int) -> list[TicketEvent]:

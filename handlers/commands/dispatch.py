@@ -60,7 +60,7 @@ class StaffDesk:
 
     def parties_of(self, session: Session, t) -> frozenset[str]:
         """The parties the ticket is referred to (the lead one and those brought in)."""
-        return frozenset(p.party for p in repo.parties_of(session, t.id))
+        return repo.party_codes(session, t.id)
 
     def working_parties(self, session: Session, t) -> frozenset[str]:
         """The parties working the ticket: referred to, and the assignee's (a ticket assigned to one

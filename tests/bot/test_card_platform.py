@@ -11,6 +11,7 @@ import requests
 from bot.outbox_worker import FAILED_KIND
 from storage import cards
 from storage import repositories as repo
+from storage import ticket_numbers
 from storage.models import Outbox
 from tests.bot.test_outbox_live import fault, outbox_rows
 
@@ -33,7 +34,7 @@ def ticket_id(live, clock, config):
     now = clock.now()
     with live.services.sessions() as s, s.begin():
         grids = repo.sync_grids(s, config.grids)
-        return repo.insert_ticket(s, code=repo.next_ticket_code(s, now, "Asia/Shanghai"), category="垃圾",
+        return repo.insert_ticket(s, code=ticket_numbers.next_ticket_code(s, now, "Asia/Shanghai"), category="垃圾",
                                   priority="normal", status="open", grid_id=next(iter(grids.values())).id,
                                   text="楼道里堆满了纸箱", created_at=now, updated_at=now)
 

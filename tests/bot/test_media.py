@@ -16,6 +16,7 @@ from bot.fake_store import media as media_table
 from bot.media import link_secret
 from handlers.links import check_sig, photo_link
 from storage import repositories as repo
+from storage import ticket_numbers
 from storage.models import Attachment, Grid, Outbox
 from tests.conftest import LiveServer, WeChat, make_config, new_openid
 
@@ -40,7 +41,7 @@ def new_photo(server, clock, media_id: str, robot_key: str | None = ROBOT) -> in
     now = clock.now()
     with server.services.sessions() as s, s.begin():
         grid_id = s.scalar(select(Grid.id).where(Grid.robot_key == ROBOT))
-        code = repo.next_ticket_code(s, now, "Asia/Shanghai")
+        code = ticket_numbers.next_ticket_code(s, now, "Asia/Shanghai")
         ticket_id = repo.insert_ticket(s, code=code, category="垃圾", priority="normal", status="open", grid_id=grid_id,
                                        text="随手拍", created_at=now, updated_at=now)
         a = Attachment(ticket_id=ticket_id, kind="image", media_id=media_id, url=f"http://mmbiz.example/{media_id}.jpg",

@@ -63,15 +63,16 @@ def test_handling_past_the_budget_gets_a_holding_reply_and_the_real_one_follows_
     openid = new_openid()
     reply = wechat.text(openid, "5号楼楼道里有人飞线充电")
     assert reply.startswith("已收到您的消息，正在处理")
-    [row] = _rows(svc, InboundMessage)
-    assert row.status == "received" and "5号楼" in row.raw        # stored before handling finished
+    [entry] = svc.spool.entries()                                 # kept on disk before the commit
+    assert "5号楼" in entry.inbound["content"]
     gate.release.set()
     svc.receiver._pool.shutdown(wait=True)                       # the background handling ends
     [row] = _rows(svc, InboundMessage)
-    assert row.status == "handled" and row.ticket_id
-    [queued] = _replies_queued(svc, openid)
+    assert row.status == "handled" and row.ticket_id and row.reply_deferred
+    assert svc.spool.replay(svc.receiver.replay_spool) == 1      # the spooled copy finds it stored
+    [queued] = _replies_queued(svc, openid)                      # and the reply follows once
     assert CODE.search(queued)
-    assert len(_rows(svc, Ticket)) == 1
+    assert len(_rows(svc, Ticket)) == 1 and len(_rows(svc, InboundMessage)) == 1
 
 
 def test_a_retry_while_the_first_is_handled_waits_for_its_reply(tmp_path, db_url, clock):
