@@ -118,6 +118,8 @@ class Ticket(Base):
                       # PostgreSQL: with the grid (and category, building), so the weekly review's
                       # counts are index-only scans (migration 0016)
                       Index("ix_ticket_created_at", "created_at", postgresql_include=["grid_id", "category", "building"]),
+                      # a rating's grid by index-only lookup (the weekly review of one grid); PostgreSQL only
+                      Index("ix_ticket_grid_of", "id", postgresql_include=["grid_id"]).ddl_if(dialect="postgresql"),
                       Index("ix_ticket_resolved_at", "resolved_at", postgresql_include=["grid_id"]),
                       Index("ix_ticket_due_fix", "due_fix_at"),
                       Index("ix_ticket_updated_at", "updated_at"),        # the agenda: moved since
@@ -264,7 +266,8 @@ class TicketRating(Base):
     score: Mapped[int | None] = mapped_column(Integer)
     rated_at: Mapped[datetime | None]
     __table_args__ = (UniqueConstraint("ticket_id", "round", "resident_id"),
-                      Index("ix_rating_resident", "resident_id", "score"), Index("ix_rating_rated_at", "rated_at"))
+                      Index("ix_rating_resident", "resident_id", "score"),
+                      Index("ix_rating_rated_at", "rated_at", postgresql_include=["ticket_id", "score"]))
 
 
 class InboundMessage(Base):

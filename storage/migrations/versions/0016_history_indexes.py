@@ -10,7 +10,9 @@
 - ix_ticket_created_at and ix_ticket_resolved_at carry the grid (and the category and building): the
   weekly review's counts, categories and heat map become index-only scans (81 -> 26 ms p95 for a
   community-wide review at a million tickets, bench/bench_desk.py).
-SQLite has no INCLUDE: there the indexes stay plain.
+- ix_ticket_grid_of (id, with the grid) and ix_rating_rated_at (with the ticket and score): a week's
+  ratings of one grid are index-only lookups (11 -> 5 ms of a grid's review).
+SQLite has no INCLUDE: there the indexes stay plain (and ix_ticket_grid_of is not made).
 
 Revision ID: 0016
 Revises: 0015
@@ -37,10 +39,16 @@ def upgrade() -> None:
                         postgresql_include=["grid_id", "category", "building"])
         op.drop_index("ix_ticket_resolved_at", table_name="ticket")
         op.create_index("ix_ticket_resolved_at", "ticket", ["resolved_at"], postgresql_include=["grid_id"])
+        op.create_index("ix_ticket_grid_of", "ticket", ["id"], postgresql_include=["grid_id"])
+        op.drop_index("ix_rating_rated_at", table_name="ticket_rating")
+        op.create_index("ix_rating_rated_at", "ticket_rating", ["rated_at"], postgresql_include=["ticket_id", "score"])
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_rating_rated_at", table_name="ticket_rating")
+        op.create_index("ix_rating_rated_at", "ticket_rating", ["rated_at"])
+        op.drop_index("ix_ticket_grid_of", table_name="ticket")
         op.drop_index("ix_ticket_resolved_at", table_name="ticket")
         op.create_index("ix_ticket_resolved_at", "ticket", ["resolved_at"])
         op.drop_index("ix_ticket_created_at", table_name="ticket")
