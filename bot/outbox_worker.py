@@ -47,6 +47,7 @@ from bot.transports import DeliveryError, Transports
 from handlers.clock import Clock
 from nlp import mask_pii
 from storage import cards as card_store
+from storage import outbox as outbox_store
 from storage import repositories as repo
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class OutboxWorker:
         now = self.clock.now()
         lease = now + self.lease
         with self.sessions() as s, s.begin():
-            rows = repo.claim_due_outbox(s, now, lease, self.batch)
+            rows = outbox_store.claim_due_outbox(s, now, lease, self.batch)
             rows = self._pace(s, rows, now, lease)
             claimed = len(rows.claimed)
         if not claimed:
@@ -117,7 +118,7 @@ class OutboxWorker:
                 held = [row.id, *(r.id for r in queue)]
                 new_lease = self.clock.now() + self.lease
                 with self.sessions() as s, s.begin():
-                    ours = repo.extend_outbox_lease(s, held, lease, new_lease)
+                    ours = outbox_store.extend_outbox_lease(s, held, lease, new_lease)
                 lease = new_lease
                 lost = [i for i in held if i not in ours]
                 if lost:                  # we stalled past the lease and another worker took them over
@@ -130,7 +131,7 @@ class OutboxWorker:
             if row.priority < repo.EMERGENCY and queue and self.clock.now() - probed >= EMERGENCY_PROBE:
                 probed = self.clock.now()
                 with self.sessions() as s, s.begin():     # an emergency queued meanwhile goes next
-                    urgent = repo.claim_due_outbox(s, probed, lease, 1, emergency_only=True)
+                    urgent = outbox_store.claim_due_outbox(s, probed, lease, 1, emergency_only=True)
                 queue.extendleft(urgent)
                 urgent_seen = urgent_seen or bool(urgent)
         # a full batch or an emergency (claimed alone) may have more behind it
@@ -168,7 +169,7 @@ class OutboxWorker:
         task_id = (row.payload or {}).get("task_id") if row.channel == "wecom_card" else None
 
         def record(s: Session) -> bool:
-            ours = row.id in repo.finish_outbox(s, lease, now, sent, retry, failed, [])
+            ours = row.id in outbox_store.finish_outbox(s, lease, now, sent, retry, failed, [])
             if sent and ours and task_id and isinstance(code, str) and code:
                 card_store.set_code(s, task_id, code, now)     # the key to changing the card later
             if failed and ours and self._tell_committee(s, row, failed[row.id], now):
@@ -217,7 +218,7 @@ class OutboxWorker:
         robots = sorted({r.target for r in rows if r.channel == "robot"})
         if not robots:
             return _Paced(rows, rows)
-        window = repo.robot_sends_in_window(s, robots, now - WINDOW, now, [r.id for r in rows])
+        window = outbox_store.robot_sends_in_window(s, robots, now - WINDOW, now, [r.id for r in rows])
         send, defer = [], {}
         for r in rows:
             if r.channel == "robot":
@@ -228,7 +229,7 @@ class OutboxWorker:
                 times.append(now)     # this push takes a place (an emergency's too: WeChat counts it)
             send.append(r)
         if defer:
-            repo.finish_outbox(s, lease, now, [], {}, {}, [], defer=defer)
+            outbox_store.finish_outbox(s, lease, now, [], {}, {}, [], defer=defer)
             log.info("outbox %s: group over %s pushes a minute, held until %s", sorted(defer), self.group_limit,
                      min(defer.values()))
         return _Paced(rows, send)

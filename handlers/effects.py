@@ -59,6 +59,10 @@ class Deliveries:
             self._parties[ticket_id] = repo.party_codes(session, ticket_id)
         return self._parties[ticket_id]
 
+    def read_parties(self, session: Session, ticket_ids: list[int]) -> None:
+        """Read the parties of many tickets at once (the sweep's), instead of one SELECT per card."""
+        self._parties.update(repo.party_codes_of(session, ticket_ids))
+
     def flush(self, session: Session) -> int:
         """Write what was queued; returns how many rows were new, cards not counted."""
         if not self.rows:

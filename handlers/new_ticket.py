@@ -9,7 +9,6 @@ from domain import moves
 from domain.states import Source, Status
 from nlp import categories
 from nlp.types import Classification, Location
-from storage import repositories as repo
 from storage import ticket_numbers
 
 

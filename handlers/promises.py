@@ -47,7 +47,9 @@ def sweep(session: Session, now: datetime, d: Directory, grid_of, limit: int = S
     if session.get_bind().dialect.name == "postgresql":
         q = q.with_for_update(of=TicketMilestone, skip_locked=True)    # two sweeps take different rows
     rows = session.execute(q).all()
-    queued, updates = 0, []
+    # every notice and event of the sweep written at the end, one INSERT each (not three per ticket)
+    batch, events, updates = effects.Deliveries(), [], []
+    batch.read_parties(session, sorted({t.id for _, t in rows}))
     for m, t in rows:
         live = Status(t.status) in (DONE if m.name == Milestone.VISIT else ACTIVE) and m.round == t.round
         if not live or m.due_at is None:
@@ -56,11 +58,13 @@ def sweep(session: Session, now: datetime, d: Directory, grid_of, limit: int = S
         s = step(d.policy, m.name, m.party, m.due_at, m.stage, now, has_assignee=bool(t.assignee))
         grid = grid_of(session, t.grid_id)
         for tell in s.tells:
-            queued += effects.send(session, t, tell, now, d, grid)
+            effects.send(session, t, tell, now, d, grid, batch)
             kind = EventKind.WARNED if s.warned else EventKind.ESCALATED
-            repo.add_event(session, t, SWEEP.tag, str(kind), now, milestone=m.name, party=m.party,
-                           rung=s.rung, to=tell.to)
+            events.append(repo.event_row(t, SWEEP.tag, str(kind), now, milestone=m.name, party=m.party,
+                                         rung=s.rung, to=tell.to))
         updates.append({"m_id": m.id, "old_stage": m.stage, "new_stage": s.stage, "next_at": s.next_check_at})
+    queued = batch.flush(session)
+    repo.add_events(session, events)
     if updates:
         session.connection().execute(_SET_STAGE, updates)
     return queued

@@ -93,3 +93,27 @@ def test_low_confidence_ticket_is_unconfirmed_and_its_push_held(wechat, app, clo
         [push] = s.scalars(select(Outbox)).all()
         assert push.next_attempt_at > clock.now() and push.status == "pending"
         assert s.scalar(select(func.count()).select_from(TicketEvent).where(TicketEvent.ticket_id == t.id)) == 1
+
+
+def _sweep_statements(app, clock) -> tuple[int, int]:
+    from handlers import promises
+    svc = app.extensions["jiesu"]
+    with Statements(svc.engine) as st, svc.sessions() as s, s.begin():
+        queued = promises.sweep(s, clock.now(), svc.directory, svc.intake.grid_by_id)
+    return queued, len([x for x in st.seen if not x.startswith(("BEGIN", "SAVEPOINT", "RELEASE"))])
+
+
+def test_a_sweep_writes_its_warnings_in_the_same_few_statements_however_many_are_due(wechat, app, clock):
+    """Every notice, card and event of a sweep goes in one INSERT per table (handlers/promises.py)."""
+    for n in (2, 5):
+        for i in range(n):
+            wechat.text(new_openid(), f"{i + 1}号楼门口垃圾堆了三天没人清")
+        clock.advance(minutes=45)                   # past the 40 minutes for someone on site
+        queued, statements = _sweep_statements(app, clock)
+        assert queued >= n
+        if n == 2:
+            few = statements
+        else:
+            assert statements == few, (few, statements)
+        clock.advance(days=3)                       # the next round starts from a quiet sweep
+        _sweep_statements(app, clock)

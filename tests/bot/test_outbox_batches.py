@@ -8,6 +8,7 @@ import threading
 from bot.outbox_worker import OutboxWorker
 from bot.scheduler import OutboxDrain
 from bot.transports import DeliveryError
+from storage import outbox as outbox_store
 from storage import repositories as repo
 from tests.bot.test_outbox_live import outbox_rows, robot_calls
 from tests.conftest import at_once
@@ -72,11 +73,11 @@ def test_outcomes_of_a_claim_whose_lease_was_taken_over_are_not_recorded(live, c
     _enqueue(svc, clock, 1)
     lease = clock.now() + OutboxWorker(svc.sessions, svc.transports, clock, config.outbox).lease
     with svc.sessions() as s, s.begin():
-        [row] = repo.claim_due_outbox(s, clock.now(), lease, 10)
+        [row] = outbox_store.claim_due_outbox(s, clock.now(), lease, 10)
     clock.advance(seconds=120)                                    # the lease ran out: claimable again
     assert svc.outbox.run_once() == 1
     with svc.sessions() as s, s.begin():                           # the stalled worker reports a failure
-        repo.finish_outbox(s, lease, clock.now(), [], {row.id: (clock.now(), "late")}, {}, [])
+        outbox_store.finish_outbox(s, lease, clock.now(), [], {row.id: (clock.now(), "late")}, {}, [])
     [row] = outbox_rows(live)
     assert row.status == "sent" and row.attempts == 2 and row.last_error is None
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from bot.fake_platform import sample_png
 from bot.outbox_worker import EMERGENCY_RESERVE, FAILED_KIND, OutboxWorker
 from bot.transports import DeliveryError
+from storage import outbox as outbox_store
 from storage import repositories as repo
 from storage.models import Outbox
 from tests.bot.test_media import new_photo
@@ -100,10 +101,10 @@ def test_an_emergency_is_claimed_alone_and_sent_before_older_rows(live, clock):
     _robot(svc, clock, GRID2, "fire", priority=repo.EMERGENCY)
     now = clock.now()
     with svc.sessions() as s, s.begin():
-        first = repo.claim_due_outbox(s, now, now + timedelta(seconds=15), 20)
-        second = repo.claim_due_outbox(s, now, now + timedelta(seconds=15), 20)
+        first = outbox_store.claim_due_outbox(s, now, now + timedelta(seconds=15), 20)
+        second = outbox_store.claim_due_outbox(s, now, now + timedelta(seconds=15), 20)
         assert [r.target for r in first] == [GRID2] and len(second) == 5
-        repo.finish_outbox(s, now + timedelta(seconds=15), now, [], {}, {}, [r.id for r in first + second])
+        outbox_store.finish_outbox(s, now + timedelta(seconds=15), now, [], {}, {}, [r.id for r in first + second])
     assert svc.outbox.run_once() == 6
     assert _contents(live) == ["fire"] + [f"m{i}" for i in range(5)]
 
