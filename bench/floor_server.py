@@ -29,6 +29,7 @@ def floor_app(cfg):
     app = Flask("floor")
     crypto = Crypto(cfg.wechat.token, cfg.wechat.encoding_aes_key, cfg.wechat.app_id)
     engine = make_engine(cfg.database.url, pool_size=cfg.server.threads)
+    app.extensions["floor_engine"] = engine
 
     @app.get("/healthz")
     def healthz():

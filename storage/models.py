@@ -67,6 +67,7 @@ class Grid(Base):
 
 
 ACTIVE_SQL = "status IN ('open', 'assigned', 'onsite', 'planned', 'referred')"
+LISTED_SQL = ACTIVE_SQL + " AND priority IS NOT NULL"
 
 
 class Ticket(Base):
@@ -125,11 +126,12 @@ class Ticket(Base):
                       Index("ix_ticket_updated_at", "updated_at"),        # the agenda: moved since
                       # a report's "+1" candidates (repositories.open_tickets_like) and the review's
                       # open counts; the states are domain.states.ACTIVE's, as migration 0016 wrote them
-                      Index("ix_ticket_active_like", "grid_id", "category", "created_at",
-                            postgresql_include=["due_fix_at"], postgresql_where=sql_text(ACTIVE_SQL), sqlite_where=sql_text(ACTIVE_SQL)),
-                      # /list's order (handlers/commands/tickets.py): the first page without sorting every open ticket
+                      Index("ix_ticket_active_like", "grid_id", "category", postgresql_include=["created_at", "due_fix_at"],
+                            postgresql_where=sql_text(ACTIVE_SQL), sqlite_where=sql_text(ACTIVE_SQL)),
+                      # /list's order (handlers/commands/tickets.py): the first page without sorting every
+                      # open ticket; "priority IS NOT NULL" keeps other plans away from it (migration 0016)
                       Index("ix_ticket_active_order", sql_text("priority DESC"), "created_at",
-                            postgresql_where=sql_text(ACTIVE_SQL), sqlite_where=sql_text(ACTIVE_SQL)))
+                            postgresql_where=sql_text(LISTED_SQL), sqlite_where=sql_text(LISTED_SQL)))
 
     @property
     def grid_name(self) -> str:

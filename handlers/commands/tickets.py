@@ -113,7 +113,8 @@ def list_(ctx, args):
             raise CommandError(f"没有叫“{arg}”的网格，也不是“超时”或“全部”。网格有：{grids}")
     if scope is None:          # a leader's own grid by default; 超时 alone looks across the community
         scope = ctx.staff.grid if ctx.staff.grid and not overdue else "全部"
-    q = select(Ticket).where(repo.ACTIVE_TICKET)
+    # priority is never NULL: saying so lets PostgreSQL read the first page from ix_ticket_active_order
+    q = select(Ticket).where(repo.ACTIVE_TICKET, Ticket.priority.is_not(None))
     if ctx.staff.community is not None:        # several communities: staff see their own community's
         q = q.where(Ticket.grid_id.in_(select(Grid.id).where(Grid.community == ctx.staff.community)))
     if scope != "全部":
