@@ -185,7 +185,9 @@ def working_parties(session: Session, t, d: Directory, batch: Deliveries | None 
     """The parties working the ticket (referred to, and the assignee's), for the access rules."""
     assignee = d.staff.get(t.assignee) if t.assignee else None
     extra = {assignee.party} if assignee is not None and assignee.party else set()
-    referred = batch.parties(session, t.id) if batch is not None else repo.party_codes(session, t.id)
+    known = t.parties if isinstance(t, SimpleNamespace) and hasattr(t, "parties") else None   # a new ticket's (intake)
+    referred = (known if known is not None else batch.parties(session, t.id) if batch is not None
+                else repo.party_codes(session, t.id))
     return referred | extra
 
 

@@ -586,4 +586,5 @@ class Intake:
         lead = self.d.policy.category_party.get(category)
         if lead:
             repo.add_party(session, t.id, lead, "lead", 1, now, "system:bot", None)
+        t.parties = frozenset({lead} if lead else ())    # known: its cards need not read them back
         return t, out
