@@ -4,7 +4,6 @@ may answer, once each, changeable until the deadline, and the answers are read b
 in chat (handlers/poll_answers.save_page). After the deadline the page shows the outcome."""
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, render_template, request
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -13,6 +12,7 @@ from sqlalchemy import select
 from bot.resident_oauth import resident_openid_or_redirect
 from domain import consultation as cs
 from handlers import poll_answers, polls
+from handlers.consult_words import say_time
 from storage.db import transaction
 from storage.models import Poll, PollAnswer, PollInvite, Resident
 
@@ -66,7 +66,7 @@ def poll(poll_id: int):
         page = render_template(
             "resident/poll.html", p=p, qs=list(enumerate(qs)), mine=mine, closed=closed, outcome=outcome,
             error=error, saved=saved, token=_form_token(openid, p.id), community=svc.config.community.name,
-            deadline=f"{p.deadline.astimezone(ZoneInfo(tz)):%m月%d日 %H:%M}", skipped=cs.SKIPPED,
+            deadline=say_time(p.deadline, tz), skipped=cs.SKIPPED,
             needs_room=p.kind == "vote" and cs.household(room.building, room.unit, room.room) is None,
             room=cs.household(room.building, room.unit, room.room))
     return page, 400 if error else 200, {"Cache-Control": "private, no-store"}

@@ -12,6 +12,11 @@ from nlp import categories
 
 from handlers.routing import GridRule, parse_buildings
 
+
+def say_time(t: datetime, tz: str) -> str:
+    """A deadline or meeting time as residents and staff read it: 12月06日 19:30 (local)."""
+    return f"{t.astimezone(ZoneInfo(tz)):%m月%d日 %H:%M}"
+
 ALL_WORDS = frozenset({"全体", "全社区", "所有", "所有人", "全部", "all"})
 KEY = re.compile(r"^(对象|截止|规则|户数|法定|名额|时间|标题)[:：](.*)$")
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from domain.access import Actor
 from domain.states import Channel
 from handlers import consult_words
+from handlers.consult_words import say_time
 from handlers.polls import PollRefused, fan_out
 from storage import consult, repositories as repo
 from storage import points as ledger
@@ -25,10 +25,6 @@ from storage.models import Notice, NoticeSignup, Resident
 SIGN_UP = frozenset({"报名", "我要报名", "报名参加", "参加"})
 CANCEL = frozenset({"取消报名", "不去了", "退出报名"})
 REMIND_AHEAD = timedelta(hours=24)
-
-
-def _local(t: datetime, tz: str) -> str:
-    return f"{t.astimezone(ZoneInfo(tz)):%m月%d日 %H:%M}"
 
 
 def create(session, actor: Actor, *, title: str, body: str, audience: dict, signup: bool, capacity: int | None,
@@ -46,14 +42,14 @@ def create(session, actor: Actor, *, title: str, body: str, audience: dict, sign
     fan_out(session, f"notice:{n.id}", [(r_id, openids[r_id]) for r_id in ids],
             {"kind": "notice", "content": text,
              "template": {"code": f"通知{n.id}", "status": "回复“报名”参加" if signup else "社区通知",
-                          "time": _local(event_at, tz) if event_at else None, "detail": n.title}}, now)
+                          "time": say_time(event_at, tz) if event_at else None, "detail": n.title}}, now)
     return n, len(ids)
 
 
 def notice_text(n: Notice, tz: str) -> str:
     lines = [f"【社区通知】{n.title}", n.body]
     if n.event_at:
-        lines.append(f"时间：{_local(n.event_at, tz)}")
+        lines.append(f"时间：{say_time(n.event_at, tz)}")
     if n.signup:
         lines.append(f"回复“报名”参加{f'（限 {n.capacity} 人，满了可候补）' if n.capacity else ''}；"
                      "回复“取消报名”可以取消。")
@@ -106,7 +102,7 @@ class SignUps:
         return f"已取消《{n.title}》的报名。"
 
     def _when(self, n: Notice) -> str:
-        return _local(n.event_at, self.tz) if n.event_at else "时间另行通知"
+        return say_time(n.event_at, self.tz) if n.event_at else "时间另行通知"
 
 
 def promote(session, n: Notice, now: datetime, tz: str) -> None:
@@ -118,7 +114,7 @@ def promote(session, n: Notice, now: datetime, tz: str) -> None:
     openid = session.get(Resident, nxt.resident_id).openid
     repo.enqueue_once(session, f"notice-promoted:{n.id}:s{nxt.id}:{int(now.timestamp())}", str(Channel.MP_TEXT),
                       openid, {"kind": "notice", "content": f"有人取消了，您已从候补转为正式报名：《{n.title}》，"
-                                                          f"{_local(n.event_at, tz) if n.event_at else '时间另行通知'}。"
+                                                          f"{say_time(n.event_at, tz) if n.event_at else '时间另行通知'}。"
                                                           "不能参加请回复“取消报名”。"}, now)
 
 
@@ -129,10 +125,10 @@ def remind_due(session, now: datetime, tz: str) -> int:
         for s, r in consult.signups(session, n.id):
             if s.status == "in":
                 repo.enqueue_once(session, f"notice-remind:{n.id}:r{r.id}", str(Channel.MP_TEXT), r.openid,
-                                  {"kind": "notice", "content": f"提醒：您报名的《{n.title}》在 {_local(n.event_at, tz)}，"
+                                  {"kind": "notice", "content": f"提醒：您报名的《{n.title}》在 {say_time(n.event_at, tz)}，"
                                                                 "记得参加；去不了请回复“取消报名”。",
                                    "template": {"code": f"通知{n.id}", "status": "活动提醒",
-                                                "time": _local(n.event_at, tz), "detail": n.title}}, now)
+                                                "time": say_time(n.event_at, tz), "detail": n.title}}, now)
                 sent += 1
         n.reminded_at = now
     return sent

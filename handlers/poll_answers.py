@@ -8,15 +8,16 @@ as usual (a complaint mid-questionnaire is a complaint) and reminder() adds one 
 on. Answers can be changed until the deadline ("问卷" starts again from the first question)."""
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 
 from domain import consultation as cs
 from domain.conversation import Conversation, Mode
+from handlers.consult_words import say_time
 from handlers.notices import SignUps
 from nlp.extract import find_location
 from storage import consult
@@ -58,7 +59,7 @@ class PollAnswers:
             if r.asked_poll_id is not None:
                 consult.stop_asking(session, r.asked_poll_id, r.id)
             if late is not None:
-                return f"问卷《{late.title}》已于{_local(late.deadline, self.tz)}截止，不能再作答了。谢谢您！"
+                return f"问卷《{late.title}》已于{say_time(late.deadline, self.tz)}截止，不能再作答了。谢谢您！"
             return None
         qs = [cs.Question.from_json(q) for q in p.questions]
         step = min(inv.step, len(qs) - 1)
@@ -99,7 +100,7 @@ class PollAnswers:
         consult.stop_asking(session, p.id, r.id)
         more = self._next_open(session, r.id, p.id, now)
         tail = f"\n您还有问卷《{more.title}》未答，回复“问卷”开始。" if more else ""
-        return (f"{got}\n《{p.title}》已全部答完，谢谢您！{_local(p.deadline, self.tz)}截止前回复“问卷”可以修改。"
+        return (f"{got}\n《{p.title}》已全部答完，谢谢您！{say_time(p.deadline, self.tz)}截止前回复“问卷”可以修改。"
                 + tail)
 
     def vote_room(self, session, r, conv: Conversation, text: str, now: datetime) -> str | None:
@@ -174,20 +175,14 @@ class PollAnswers:
         q = qs[inv.step]
         before = session.get(PollAnswer, (p.id, r.id, inv.step))
         was = f"\n（您原来的回答：{cs.answer_words(q, cs.from_stored(q, before.value))}）" if before else ""
-        return (f"《{p.title}》，{_local(p.deadline, self.tz)}截止。\n{cs.ask_text(q, inv.step + 1, len(qs))}{was}")
-
-
-def _local(t: datetime, tz: str) -> str:
-    return f"{t.astimezone(ZoneInfo(tz)):%m月%d日 %H:%M}"
+        return (f"《{p.title}》，{say_time(p.deadline, self.tz)}截止。\n{cs.ask_text(q, inv.step + 1, len(qs))}{was}")
 
 
 def _json(value) -> str:
-    import json
     return json.dumps(cs.to_stored(value), ensure_ascii=False)
 
 
 def _unjson(s: str):
-    import json
     return json.loads(s)
 
 

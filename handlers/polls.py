@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,6 +15,7 @@ from domain import consultation as cs
 from domain.access import Actor
 from domain.states import Channel, Role
 from handlers import consult_words
+from handlers.consult_words import say_time
 from nlp.extract import mask_pii
 from storage import consult, repositories as repo
 from storage.models import Grid, Poll
@@ -95,7 +95,7 @@ def create(session: Session, actor: Actor, draft: Draft, now: datetime, tz: str,
     openids = dict(session.execute(select(repo._R.c.id, repo._R.c.openid).where(repo._R.c.id.in_(ids))).all())
     text = invitation(p, tz, f"{base_url}/r/poll/{p.id}" if base_url else None)
     payload = {"kind": "poll", "content": text, "template": {"code": f"问卷{p.id}", "status": "请回复“问卷”作答",
-                                                            "time": _local(p.deadline, tz), "detail": p.title}}
+                                                            "time": say_time(p.deadline, tz), "detail": p.title}}
     fan_out(session, f"poll:{p.id}", [(r_id, openids[r_id]) for r_id in ids], payload, now)
     return p, len(ids)
 
@@ -112,15 +112,11 @@ def questions(p: Poll) -> list[cs.Question]:
     return [cs.Question.from_json(q) for q in p.questions]
 
 
-def _local(t: datetime, tz: str) -> str:
-    return f"{t.astimezone(ZoneInfo(tz)):%m月%d日 %H:%M}"
-
-
 def invitation(p: Poll, tz: str, page: str | None = None) -> str:
     """The first message a resident gets: what, until when, the first question, and the page."""
     qs = questions(p)
     what = "社区表决" if p.kind == "vote" else "社区问卷"
-    lines = [f"【{what}】{p.title}", f"截止 {_local(p.deadline, tz)}，共 {len(qs)} 题" +
+    lines = [f"【{what}】{p.title}", f"截止 {say_time(p.deadline, tz)}，共 {len(qs)} 题" +
              ("，不记名" if p.anonymous else "") + ("，按户计票（一户一票）" if p.kind == "vote" else "") + "。"]
     lines.append(cs.ask_text(qs[0], 1, len(qs)))
     if page:
@@ -144,7 +140,7 @@ class Results:
     def lines(self, tz: str, *, texts: int = TEXTS_SHOWN) -> list[str]:
         p = self.poll
         out = [f"{'表决' if p.kind == 'vote' else '问卷'} {p.id}《{p.title}》" +
-               ("（已截止）" if p.status == "closed" else f"（{_local(p.deadline, tz)} 截止）"),
+               ("（已截止）" if p.status == "closed" else f"（{say_time(p.deadline, tz)} 截止）"),
                f"已问 {self.asked} 人，{self.respondents} 人作答，{self.finished} 人答完。"]
         for n, t in enumerate(self.tallies, 1):
             out.append(f"{n}. {t.question.prompt}（{t.answered} 人答）")

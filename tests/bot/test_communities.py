@@ -153,4 +153,7 @@ def test_numbers_review_and_agenda_keep_to_a_community_and_the_street_compares(s
     review = zhou.get("/desk/review").data.decode()
     assert "幸福一网格" not in review
     assert zhou.get("/desk/review?grid=幸福一网格").status_code == 404          # not theirs to read
-    assert f"#{x}" not in zhou.get("/desk/agenda").data.decode()
+    stuck = CODE.search(w.text(new_openid(), "幸福里7号楼电梯坏了，老人下不了楼")).group(1)   # nobody acts on it
+    svc.clock.advance(days=2)                            # past its deadlines: on the agenda as 超时
+    assert f"#{stuck}" in wu.get("/desk/agenda").data.decode()        # the street sees every community's
+    assert f"#{stuck}" not in zhou.get("/desk/agenda").data.decode()  # 和平苑's committee only its own
