@@ -52,10 +52,8 @@ import math
 import multiprocessing as mp
 import os
 import random
-import re
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -77,9 +75,6 @@ PG_BASE = os.environ.get("JIESU_BENCH_PG", "postgresql://postgres@127.0.0.1:5432
 TARGET_RATIO = 0.15      # issue 14: 3 x the 0.046-0.050 measured before it
 TARGET_P99_MS = 50.0
 HOST = "127.0.0.1"
-CODE = re.compile(r"#(\d{8}-\d{4,})")
-# outbox channel -> the fake platform's API that delivers it (bot/fake_platform.py)
-DELIVERY_APIS = {"robot": "robot", "wecom_text": "wecom_send", "wecom_card": "wecom_card", "mp_text": "mp_custom_send"}
 
 # 30 complaints, each about a different building (1-36: all three grids). {sfx} varies the wording.
 COMPLAINTS = [
@@ -272,82 +267,10 @@ class Phase:
 
 
 from soak_chaos import server_children  # noqa: E402  (bench/ is on sys.path when run as a script)
+from webhook_checks import Db, run_checks  # noqa: E402
 from webhook_support import (  # noqa: E402
-    CpuMeter, children, connections_per_worker, drop_pg_schema, free_port, new_pg_schema, stop_server, wait_ready)
-
-
-# -- the database afterwards -----------------------------------------------------------------------
-
-class Db:
-    def __init__(self, url: str, fake_store: str):
-        from sqlalchemy import create_engine, func, select
-
-        from storage.db import make_engine
-        from storage.models import InboundMessage, Outbox, Ticket
-        self.engine = make_engine(url, pool_size=1)
-        # read the fake platform's store directly (FakeStore() would race the workers creating its tables)
-        self.fake_engine = create_engine(f"sqlite:///{fake_store}", connect_args={"timeout": 15})
-        # rows already there (--history, --history-db) are not this run's: the checks read past them
-        self.base = {m: self.scalar(select(func.coalesce(func.max(m.id), 0))) for m in (Ticket, InboundMessage, Outbox)}
-
-    def tickets(self) -> int:
-        from sqlalchemy import func, select
-
-        from storage.models import Ticket
-        return self.scalar(select(func.count()).select_from(Ticket))
-
-    def scalar(self, stmt):
-        from sqlalchemy.orm import Session
-        with Session(self.engine) as s:
-            return s.scalar(stmt)
-
-    def outbox_due(self) -> int:
-        from datetime import datetime, timezone
-
-        from sqlalchemy import and_, func, or_, select
-
-        from storage.models import Outbox
-        now = datetime.now(timezone.utc)
-        return self.scalar(select(func.count()).select_from(Outbox).where(Outbox.id > self.base[Outbox], or_(
-            and_(Outbox.status == "pending", Outbox.next_attempt_at <= now), Outbox.status == "sending")))
-
-    def drain(self, timeout: float = 60.0) -> int:
-        """Wait until the server's outbox has nothing due; returns what is still due (0 if drained)."""
-        deadline = time.monotonic() + timeout
-        while (due := self.outbox_due()) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        return due
-
-    def report(self) -> dict:
-        from sqlalchemy import func, select
-
-        from storage.models import InboundMessage, Outbox, Ticket, TicketFollower
-        from bot.fake_store import calls
-        new_ticket = Ticket.id > self.base[Ticket]
-        with self.engine.connect() as c:
-            statuses = dict(c.execute(select(InboundMessage.status, func.count())
-                                      .where(InboundMessage.msg_type == "text", InboundMessage.id > self.base[InboundMessage])
-                                      .group_by(InboundMessage.status)).all())
-            outbox = dict(c.execute(select(Outbox.status, func.count()).where(Outbox.id > self.base[Outbox])
-                                    .group_by(Outbox.status)).all())
-            sent_by_channel = dict(c.execute(select(Outbox.channel, func.count())
-                                             .where(Outbox.id > self.base[Outbox], Outbox.status == "sent")
-                                             .group_by(Outbox.channel)).all())
-            codes = set(c.scalars(select(Ticket.code).where(new_ticket)))
-            followers = c.scalar(select(func.count()).select_from(TicketFollower)
-                                 .where(TicketFollower.ticket_id > self.base[Ticket]))
-            categories = dict(c.execute(select(Ticket.category, func.count()).where(new_ticket)
-                                        .group_by(Ticket.category)).all())
-            low = c.scalar(select(func.count()).select_from(Ticket).where(new_ticket, Ticket.category_confirmed.is_(False)))
-        with self.fake_engine.connect() as c:      # the calls the fake platform accepted, by API
-            accepted = dict(c.execute(select(calls.c.api, func.count()).where(calls.c.errcode == 0)
-                                      .group_by(calls.c.api)).all())
-        return {"tickets": len(codes), "codes": codes, "inbound": statuses, "outbox": outbox, "followers": followers,
-                "sent": sent_by_channel, "accepted": accepted, "categories": categories, "menu_tickets": low}
-
-    def close(self) -> None:
-        self.engine.dispose()
-        self.fake_engine.dispose()
+    CpuMeter, children, connections_per_worker, drop_pg_schema, free_port, new_pg_schema, prefill, start_server,
+    stop_server)
 
 
 # -- the run ---------------------------------------------------------------------------------------
@@ -414,46 +337,6 @@ def spread(p: Phase) -> str:
 
 def fmt_row(p: Phase) -> str:
     return f"{p.name:<14}{p.ok + p.errors:>9}{p.rps:>10.1f}{p.pct(50):>9.2f}{p.pct(99):>9.2f}{p.errors:>8}"
-
-
-def start_server(argv: list[str], env: dict, port: int, log: Path) -> subprocess.Popen:
-    for attempt in (1, 2):
-        with open(log, "ab") as logf:
-            proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            wait_ready(proc, port, log)
-            return proc
-        except RuntimeError:
-            text = log.read_text(errors="replace")
-            if attempt == 2 or "grid_name_key" not in text:
-                raise
-            # Known race in the server: on a fresh database each worker runs sync_grids() in
-            # create_app, both insert the grids, one dies on grid_name_key and gunicorn stops.
-            print("warning: run_bot.py failed to boot: two workers raced to insert the grids on the fresh "
-                  "database (UniqueViolation grid_name_key; storage.repositories.sync_grids); starting it again",
-                  file=sys.stderr, flush=True)
-            stop_server(proc)
-    raise AssertionError("unreachable")
-
-
-def prefill(db_url: str, n: int) -> None:
-    """N tickets of history in the fresh schema, migrated first (the server then finds it current)."""
-    from datetime import datetime, timezone
-
-    import desk_data
-
-    from handlers.directory import Directory
-    from storage.db import make_engine
-    from storage.migrate import upgrade
-    cfg = load_config(ROOT / "config.yaml", environ={}, overrides={"database.url": db_url})
-    engine = make_engine(db_url, pool_size=1)
-    upgrade(engine)
-    engine.dispose()
-    print(f"filling the schema with {n:,} tickets of history (bench/desk_data.py):", flush=True)
-    t0 = time.perf_counter()
-    desk_data.generate(db_url, n, datetime.now(timezone.utc).replace(microsecond=0), cfg.community.timezone,
-                       Directory.from_config(cfg).policy, log=lambda line: None)
-    print(f"  done in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
 def run_floor(a, cfg_path: Path, env: dict, port: int, tmp: Path, wechat: tuple, seeds) -> Phase:
@@ -589,36 +472,10 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  error sample ({p.name}): {s}")
 
         # -- nothing lost or doubled ---------------------------------------------------------------
-        successes = warm[0].ok + web.ok
-        rep = db.report()
         crypto = Crypto(*wechat)
-        reply_codes, bad_replies, joined = [], 0, 0
-        for body in warm[0].bodies + web.bodies:
-            content = open_reply(crypto, body).get("Content", "")
-            m = CODE.search(content)
-            if m is None:
-                bad_replies += 1
-            else:
-                reply_codes.append(m.group(1))
-                joined += "已有居民反映" in content
-        distinct = set(reply_codes)
-        inbound_total = sum(rep["inbound"].values())
-        checks = [
-            ("tickets in the database == successful webhook requests", rep["tickets"] == successes,
-             f"{rep['tickets']} == {successes} (warm-up {warm[0].ok} + measured {web.ok})"),
-            ("inbound text messages stored == successful webhook requests, all handled",
-             inbound_total == successes and rep["inbound"].get("handled", 0) == successes, f"{rep['inbound']}"),
-            ("every reply names a ticket, each a different one, all in the database",
-             bad_replies == 0 and len(distinct) == len(reply_codes) == successes and distinct <= rep["codes"],
-             f"{len(reply_codes)} codes, {len(distinct)} distinct, {bad_replies} replies without a code, "
-             f"{len(distinct - rep['codes'])} unknown to the database"),
-            ("no report joined as +1 (one resident per building)", joined == 0 and rep["followers"] == 0,
-             f"{joined} '+1' replies, {rep['followers']} followers"),
-            # each push delivered once: every outbox row marked sent is one call the platform accepted
-            ("each push delivered once (sent outbox rows == calls the fake platform accepted, per kind)",
-             all(rep["sent"].get(ch, 0) == rep["accepted"].get(api, 0) for ch, api in DELIVERY_APIS.items()),
-             ", ".join(f"{ch} {rep['sent'].get(ch, 0)} == {rep['accepted'].get(api, 0)}" for ch, api in DELIVERY_APIS.items())),
-        ]
+        rep = db.report()
+        checks = run_checks(rep, [open_reply(crypto, body).get("Content", "") for body in warm[0].bodies + web.bodies],
+                            warm[0].ok, web.ok)
         print()
         print("after the run:")
         all_ok = True

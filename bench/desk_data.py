@@ -125,7 +125,6 @@ def _templates() -> tuple[list[str], list[str]]:
 
 
 def _stage_sql() -> str:
-    active = "('" + "','".join(ACTIVE) + "')"
     return f"""
 CREATE UNLOGGED TABLE bench_stage AS
 WITH raw AS MATERIALIZED (

@@ -182,12 +182,14 @@ def send(session: Session, t, tell: Tell, now: datetime, d: Directory, grid, bat
 
 
 def working_parties(session: Session, t, d: Directory, batch: Deliveries | None = None) -> frozenset[str]:
-    """The parties working the ticket (referred to, and the assignee's), for the access rules."""
+    """The parties working the ticket: referred to, and the assignee's (a ticket assigned to one
+    property worker is in the remit of the whole property company). For the access rules of chat,
+    cards and the desk alike."""
     assignee = d.staff.get(t.assignee) if t.assignee else None
     extra = {assignee.party} if assignee is not None and assignee.party else set()
-    known = t.parties if isinstance(t, SimpleNamespace) and hasattr(t, "parties") else None   # a new ticket's (intake)
-    referred = (known if known is not None else batch.parties(session, t.id) if batch is not None
-                else repo.party_codes(session, t.id))
+    referred = getattr(t, "parties", None)      # a new ticket's values (intake) carry them
+    if referred is None:
+        referred = batch.parties(session, t.id) if batch is not None else repo.party_codes(session, t.id)
     return referred | extra
 
 

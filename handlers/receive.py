@@ -66,7 +66,6 @@ class _Run:
     inserted: bool = False     # its row is written in a transaction not yet committed (the database answers)
     spooled: bool = False      # the request gave up waiting for the database and spooled it
     deferred: bool = False     # the request answered with the holding text
-    finishing: bool = False    # the handler is recording its outcome: the reply is its own
     deadline: float = 0.0      # (monotonic) a retry waits for the first delivery's reply until then
     retry: bool = False        # this request is a repeat of a stored message
 
@@ -126,7 +125,7 @@ class Receiver:
                 self._spool(source, msg, raw, run, None)
                 return self.holding(source, msg), True
         try:
-            return future.result()      # it was already recording its outcome: a moment more
+            return future.result()      # committed just now: its reply is ready
         except Exception as e:  # noqa: BLE001
             self._spool(source, msg, raw, run, e)
             return self.holding(source, msg), True
@@ -249,7 +248,6 @@ class Receiver:
         """Write the outcome on the row if the lease is still ours (False if not). A reply the
         request no longer waits for (holding text sent, or spooled) is queued for the outbox."""
         with run.lock:
-            run.finishing = True
             deferred = deferred or run.deferred or run.spooled
         kept = rows.finish(session.connection(), row_id, lease_until, done, deferred)
         if kept is None:

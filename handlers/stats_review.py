@@ -16,7 +16,7 @@ from handlers.directory import Directory
 from handlers.stats_sql import at, local_midnight, monday_of, seconds_between, week_label
 from nlp import categories, mask_pii
 from storage.models import Grid, Ticket, TicketEvent, TicketParty, TicketRating
-from storage.repositories import ACTIVE_STATES as ACTIVE_STATES_LIST, ACTIVE_TICKET
+from storage.repositories import ACTIVE_STATES, ACTIVE_TICKET
 
 LONG_OPEN_DAYS = 30            # 周周转: open longer than this is listed by name
 STUCK_DAYS = 14                # 联席会: open longer than this is on the agenda
@@ -206,7 +206,7 @@ def agenda(session: Session, since: datetime, until: datetime, tz: str, *, now: 
     first, with their history. `now` (default `until`) is the clock's time."""
     now = now or until
     t = Ticket
-    active = t.status.in_(ACTIVE_STATES_LIST)
+    active = t.status.in_(ACTIVE_STATES)
     parties = select(func.count()).where(TicketParty.ticket_id == t.id).scalar_subquery()
     overdue = and_(active, or_(and_(t.onsite_at.is_(None), t.due_onsite_at < at(now)), t.due_fix_at < at(now)))
     open_end = case((active, at(now)), else_=func.coalesce(t.resolved_at, t.updated_at))

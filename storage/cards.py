@@ -16,16 +16,10 @@ from storage.models import StaffPrompt, TicketCard
 CODE_LIFETIME = timedelta(hours=72)
 
 
-def add_card(session: Session, *, task_id: str, ticket_id: int, round_: int, userid: str, notice: str,
-             shows: str, now: datetime) -> None:
-    add_cards(session, [dict(task_id=task_id, ticket_id=ticket_id, round=round_, userid=userid, notice=notice,
-                             shows=shows, created_at=now)])
-
-
 def add_cards(session: Session, rows: list[dict]) -> None:
     """ticket_card rows (task_id, ticket_id, round, userid, notice, shows, created_at), in one
     statement: cards are queued beside most new tickets' notices (issue 14)."""
-    session.connection().execute(_INSERT_CARD, rows if len(rows) > 1 else rows[0])
+    session.connection().execute(_INSERT_CARD, rows)
 
 
 _INSERT_CARD = insert(TicketCard.__table__)

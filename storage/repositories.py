@@ -150,7 +150,7 @@ def event_row(ticket, actor: str, kind: str, now: datetime, **data) -> dict:
 def add_events(session: Session, rows: list[dict]) -> None:
     """event_row()s in one statement (the sweep's warnings)."""
     if rows:
-        session.connection().execute(_INSERT_EVENT, rows if len(rows) > 1 else rows[0])
+        session.connection().execute(_INSERT_EVENT, rows)
 
 
 def recent_open_ticket(session: Session, resident_id: int, since: datetime) -> Ticket | None:
@@ -280,7 +280,7 @@ def enqueue_rows(session: Session, rows: list[dict]) -> set[str]:
     conn = session.connection()
     # RETURNING, not rowcount: psycopg reports -1 for an INSERT SQLAlchemy gives an implicit RETURNING;
     # several rows go as one INSERT … VALUES (…), (…) (SQLAlchemy's insertmanyvalues)
-    result = conn.execute(_enqueue_once(conn.dialect.name), rows if len(rows) > 1 else rows[0])
+    result = conn.execute(_enqueue_once(conn.dialect.name), rows)
     return set(result.scalars())
 
 

@@ -50,18 +50,18 @@ class _Block:
 
 
 class _Blocks:
-    """One engine's (one database's) blocks in this process, by day."""
+    """One engine's (one database's) block in this process: today's."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.by_day: dict[str, _Block] = {}
+        self.day: str | None = None
+        self.block = _Block()
 
     def take(self, engine: Engine, day: str) -> int:
         with self.lock:
-            b = self.by_day.get(day)
-            if b is None:
-                self.by_day = {day: _Block()}          # a new day: yesterday's rest is dropped
-                b = self.by_day[day]
+            if day != self.day:
+                self.day, self.block = day, _Block()     # a new day: yesterday's rest is dropped
+            b = self.block
             if b.next > b.end:
                 now = monotonic()
                 b.size = min(b.size * 2, BLOCK_MAX) if now - b.reserved_at < BUSY_SECONDS else 1

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from domain.access import Actor, Refused
 from domain.states import EVENT_NAMES, ROLE_NAMES, EventKind
+from handlers import effects
 from handlers.clock import Clock
 from handlers.commands.registry import REGISTRY, CommandError, parse
 from handlers.directory import Directory
@@ -63,11 +64,7 @@ class StaffDesk:
         return repo.party_codes(session, t.id)
 
     def working_parties(self, session: Session, t) -> frozenset[str]:
-        """The parties working the ticket: referred to, and the assignee's (a ticket assigned to one
-        property worker is in the remit of the whole property company)."""
-        assignee = self.staff.get(t.assignee) if t.assignee else None
-        extra = {assignee.party} if assignee is not None and assignee.party else set()
-        return self.parties_of(session, t) | extra
+        return effects.working_parties(session, t, self.d)
 
     def failed_reply(self) -> str:
         """What staff read when a command broke (residents read replies.failed())."""

@@ -41,8 +41,8 @@ def ticket_id(live, clock, config):
 
 def _queue_card(live, clock, ticket_id, task_id, body=None, userid=STAFF, notice="new_ticket") -> int:
     with live.services.sessions() as s, s.begin():
-        cards.add_card(s, task_id=task_id, ticket_id=ticket_id, round_=1, userid=userid, notice=notice,
-                       shows="new", now=clock.now())
+        cards.add_cards(s, [dict(task_id=task_id, ticket_id=ticket_id, round=1, userid=userid, notice=notice,
+                                 shows="new", created_at=clock.now())])
         repo.enqueue(s, "wecom_card", userid, {"kind": f"card:{notice}", "task_id": task_id,
                                                "card": body or card(task_id)}, clock.now(), ticket_id=ticket_id)
     return outbox_rows(live)[-1].id

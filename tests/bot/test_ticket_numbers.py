@@ -50,6 +50,24 @@ class Worker:
             return ticket_numbers.next_ticket_code(s, now, TZ)
 
 
+def _counter(w) -> int:
+    with w.sessions() as s:
+        return s.scalar(select(TicketCounter.last).where(TicketCounter.day == "20261206"))
+
+
+@pytest.fixture
+def workers(pg_url):
+    """Worker(pg_url) x n, their engines disposed afterwards."""
+    made = []
+
+    def make(n):
+        made.extend(Worker(pg_url) for _ in range(n))
+        return made[-n:]
+    yield make
+    for w in made:
+        w.engine.dispose()
+
+
 @pytest.fixture
 def pg_url(pg_schema_url):
     from tests.conftest import _drop_pg_schema, _new_pg_schema
@@ -66,8 +84,8 @@ def _seq(code):
     return day, int(n)
 
 
-def test_sparse_reports_are_numbered_without_gaps_one_bump_each(pg_url, mono):
-    w = Worker(pg_url)
+def test_sparse_reports_are_numbered_without_gaps_one_bump_each(workers, mono):
+    [w] = workers(1)
     codes = []
     for _ in range(5):
         codes.append(w.code())
@@ -76,24 +94,22 @@ def test_sparse_reports_are_numbered_without_gaps_one_bump_each(pg_url, mono):
     assert w.bumps == 5
 
 
-def test_a_burst_reserves_growing_blocks_and_a_lull_shrinks_them_again(pg_url, mono):
-    w = Worker(pg_url)
+def test_a_burst_reserves_growing_blocks_and_a_lull_shrinks_them_again(workers, mono):
+    [w] = workers(1)
     burst = [_seq(w.code())[1] for _ in range(100)]  # all in the same instant
     assert burst == list(range(1, 101))              # one worker alone: still in order, no gaps
     assert w.bumps <= 8                               # blocks 1, 2, 4, ... 32: not 100 commits
+    reserved = _counter(w)
+    assert reserved > 100
     mono.t += 60
-    with w.sessions() as s:
-        last = s.scalar(select(TicketCounter.last).where(TicketCounter.day == "20261206"))
-    after = _seq(w.code())[1]
-    assert after <= last + 1 and after == 101       # the block in hand is used first
+    rest = [_seq(w.code())[1] for _ in range(reserved - 100)]
+    assert rest == list(range(101, reserved + 1))    # the block in hand is used first, after a lull too
     mono.t += 60
-    w.code()                                          # ... unless it ran out: then a block of 1
-    with w.sessions() as s:
-        assert s.scalar(select(TicketCounter.last)) - last <= 32
+    assert _seq(w.code())[1] == reserved + 1 and _counter(w) == reserved + 1   # then a block of 1 again
 
 
-def test_two_workers_under_load_never_share_a_number(pg_url, mono):
-    workers = [Worker(pg_url), Worker(pg_url)]
+def test_two_workers_under_load_never_share_a_number(workers, mono):
+    workers = workers(2)
     got: list[str] = []
     lock = threading.Lock()
 
@@ -109,13 +125,11 @@ def test_two_workers_under_load_never_share_a_number(pg_url, mono):
         t.join(30)
     assert len(got) == 1200 and len(set(got)) == 1200
     assert sum(w.bumps for w in workers) < 100
-    with workers[0].sessions() as s:
-        reserved = s.scalar(select(TicketCounter.last))
-    assert reserved - 1200 < 2 * ticket_numbers.BLOCK_MAX   # unused: at most a block in each worker's hand
+    assert _counter(workers[0]) - 1200 < 2 * ticket_numbers.BLOCK_MAX   # unused: at most a block in each worker's hand
 
 
-def test_a_new_day_starts_again_at_one(pg_url, mono):
-    w = Worker(pg_url)
+def test_a_new_day_starts_again_at_one(workers, mono):
+    [w] = workers(1)
     for _ in range(10):
         w.code()
     assert w.code(datetime(2026, 12, 6, 17, 0, tzinfo=timezone.utc)) == "20261207-0001"   # past midnight in Shanghai
